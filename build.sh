@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# build.sh - install what is missing (Debian 12, as root), build nrg, then run the demo or the tests.
+# SPDX-License-Identifier: MIT
+#   ./build.sh demo   install, build, list the node's sources, measure the demo workload
+#   ./build.sh test   install, build, run every test, then again under ASan+UBSan
+set -euo pipefail
+cd "$(dirname "$0")"
+
+deps=(gcc meson ninja-build pkg-config libsqlite3-dev libsensors-dev libinih-dev sqlite3 python3 util-linux)
+
+install_deps() {
+	local missing=()
+	for p in "${deps[@]}"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		echo "build.sh: installing ${missing[*]}" >&2
+		if [ "$(id -u)" -ne 0 ]; then
+			echo "build.sh: error: installing packages needs root (or install: ${missing[*]})" >&2
+			exit 1
+		fi
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+}
+
+build() { # build DIR [meson options...]
+	local dir=$1; shift
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null
+	ninja -C "$dir"
+}
+
+case "${1:-}" in
+demo)
+	install_deps
+	build build
+	echo
+	echo "== nrg list: the sources on this node"
+	./build/nrg list
+	echo
+	echo "== nrg run -- nrg-demo 3"
+	NRG_DATA_DIR=$PWD/data ./build/nrg run --db build/demo.db --json build/demo.json -- ./build/nrg-demo 3
+	echo "(the JSON report is in build/demo.json; 'nrg report --db build/demo.db' shows it again)"
+	;;
+test)
+	install_deps
+	build build
+	meson test -C build --print-errorlogs
+	# The whole suite again with AddressSanitizer and UndefinedBehaviorSanitizer.
+	build build-asan -Db_sanitize=address,undefined -Db_lundef=false
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+		meson test -C build-asan --print-errorlogs
+	;;
+*)
+	echo "usage: ./build.sh demo|test" >&2
+	exit 2
+	;;
+esac

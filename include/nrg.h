@@ -1,0 +1,258 @@
+/* nrg.h - the one public header of libnrg: sessions, sources, recording, store and reports. */
+/* SPDX-License-Identifier: MIT */
+#ifndef NRG_H
+#define NRG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Conventions (all of libnrg):
+ *  - units: energy µJ, power µW, time µs on CLOCK_MONOTONIC (one wall-clock anchor per run);
+ *    conversion to J, W, s happens only at the output edge.
+ *  - functions return 0 (or a count/index >= 0) on success and a negative errno on failure;
+ *    where a caller passes `err`/`errlen`, a human sentence saying what failed and how to fix it
+ *    is written there. The library never prints and never exits.
+ *  - a value that could not be read is "missing" (valid == false), never 0.
+ */
+
+#define NRG_VERSION "0.1.0"
+
+/* ---- devices and channels ---------------------------------------------------------------- */
+
+enum nrg_kind { NRG_KIND_GPU, NRG_KIND_CPU, NRG_KIND_DRAM, NRG_KIND_NODE, NRG_KIND_OTHER };
+
+/* How a device's energy relates to the node's composition. */
+enum nrg_role {
+	NRG_ROLE_COMPONENT, /* a non-overlapping part of the node: GPU, CPU package, DRAM */
+	NRG_ROLE_PART,      /* contained in another device (parent): RAPL core/uncore */
+	NRG_ROLE_WHOLE,     /* the whole node (ACPI power meter, BMC) */
+	NRG_ROLE_DUPLICATE, /* the same domain as another device seen another way (parent) */
+	NRG_ROLE_OTHER,     /* a sensor whose scope is unknown or overlaps: never summed */
+};
+
+enum nrg_quantity {
+	NRG_Q_ENERGY, /* cumulative energy counter, µJ (raw, may wrap at range_uj) */
+	NRG_Q_POWER,  /* power, µW */
+	NRG_Q_UTIL,   /* utilisation, percent */
+	NRG_Q_CLOCK,  /* clock, MHz */
+	NRG_Q_TEMP,   /* temperature, milli-degrees Celsius */
+	NRG_Q_LIMIT,  /* enforced power limit, µW */
+};
+
+/* Device capabilities, for `nrg list`. */
+enum {
+	NRG_CAP_ENERGY = 1u << 0,        /* hardware energy counter */
+	NRG_CAP_POWER_AVG = 1u << 1,     /* averaged power */
+	NRG_CAP_POWER_INSTANT = 1u << 2, /* instant (short-window) power */
+	NRG_CAP_POWER_LIMIT = 1u << 3,   /* power limit readable */
+	NRG_CAP_UTIL = 1u << 4,
+	NRG_CAP_CLOCK = 1u << 5,
+	NRG_CAP_TEMP = 1u << 6,
+	NRG_CAP_LIMIT_SET = 1u << 7,     /* power limit settable (root) */
+};
+
+struct nrg_device_info {
+	char id[32];        /* stable in a run: "gpu0", "cpu0", "dram0", "core0", "node", "hwmon3.power1" */
+	enum nrg_kind kind;
+	enum nrg_role role;
+	int parent;         /* index of the containing/duplicated device, or -1 */
+	char vendor[32];    /* "nvidia", "intel", "amd", ... or "" */
+	char name[128];     /* model or sensor label */
+	char source[16];    /* "nvml", "rapl", "hwmon", "estimate" */
+	char uuid[96];      /* GPU UUID, or "" */
+	char bus_id[32];    /* PCI bus id, or "" */
+	char path[160];     /* sysfs path or other locator, or "" */
+	bool visible;       /* a GPU the command may use (CUDA_VISIBLE_DEVICES); true elsewhere */
+	bool estimated;     /* values are a model, not a measurement */
+	uint32_t caps;      /* NRG_CAP_* */
+	int64_t rated_uw;   /* rated power (TDP / default limit), or -1 if unknown */
+	int64_t limit_min_uw, limit_max_uw, limit_default_uw; /* -1 if unknown */
+	char note[256];     /* provenance remark, e.g. sensor window coverage; "" if none */
+};
+
+struct nrg_channel_info {
+	int device;               /* index into the session's devices */
+	enum nrg_quantity quantity;
+	char name[24];            /* "energy", "power", "power_instant", "util", "sm_clock", "temp", "power_limit" */
+	uint64_t range_uj;        /* NRG_Q_ENERGY: value at which the counter wraps to 0; 0 = never */
+	uint32_t update_us;       /* sensor update period if known, else 0 */
+	uint32_t window_us;       /* averaging window of a power reading if known, else 0 */
+	bool slow;                /* read about once a second, not every tick (gauges) */
+	bool preferred;           /* NRG_Q_POWER: the power channel used for the timeline and peaks */
+};
+
+/* One reading. t_us is CLOCK_MONOTONIC at the moment this value was read. */
+struct nrg_value {
+	uint64_t t_us;
+	int64_t v;
+	bool valid;
+};
+
+/* ---- session: probe sources, read them ---------------------------------------------------- */
+
+typedef struct nrg_session nrg_session;
+
+struct nrg_options {
+	const char *sources;    /* comma list of sources to use, NULL = all */
+	const char *no_sources; /* comma list of sources to skip, NULL = none */
+	const char *gpus;       /* comma list of GPU indices or UUIDs to measure, NULL = all */
+	const char *sysfs_root; /* prefix for /sys and /proc paths, NULL = "" (env NRG_SYSFS_ROOT) */
+	const char *nvml_lib;   /* NVML library to dlopen, NULL = libnvidia-ml.so.1 (env NRG_NVML_LIB) */
+	const char *data_dir;   /* where cpu-tdp.tsv lives, NULL = built-in default (env NRG_DATA_DIR) */
+	bool no_estimate;       /* never fall back to the CPU utilisation estimate */
+};
+
+enum nrg_source_state { NRG_SOURCE_FOUND, NRG_SOURCE_ABSENT, NRG_SOURCE_DENIED, NRG_SOURCE_ERROR,
+			NRG_SOURCE_DISABLED, NRG_SOURCE_UNBUILT };
+
+struct nrg_source_status {
+	const char *name;     /* "nvml", "rapl", "hwmon", "estimate" */
+	const char *summary;  /* what the source measures */
+	enum nrg_source_state state;
+	int err;              /* negative errno of the probe, 0 if found */
+	char reason[256];     /* why not usable (or what was found) */
+	char fix[256];        /* how to make it usable, or "" */
+	int first_device, n_devices;
+};
+
+/* Open a session: probe every known source (never fatal when one is absent).
+ * On success *out owns the session; free with nrg_session_close(). Returns 0 or -errno
+ * (only for invalid options or -ENOMEM; absent hardware is not an error). */
+int nrg_session_open(nrg_session **out, const struct nrg_options *opt, char *err, size_t errlen);
+void nrg_session_close(nrg_session *s);
+
+size_t nrg_source_count(const nrg_session *s);
+const struct nrg_source_status *nrg_source_get(const nrg_session *s, size_t i);
+size_t nrg_device_count(const nrg_session *s);
+const struct nrg_device_info *nrg_device_get(const nrg_session *s, size_t i);
+size_t nrg_channel_count(const nrg_session *s);
+const struct nrg_channel_info *nrg_channel_get(const nrg_session *s, size_t i);
+
+/* Read every channel once into vals[nrg_channel_count(s)]. Slow channels are read when `slow`
+ * is true, else left invalid. Not thread-safe: one caller at a time (the recorder serialises). */
+int nrg_session_read(nrg_session *s, bool slow, struct nrg_value *vals);
+
+/* CLOCK_MONOTONIC now, in µs. */
+uint64_t nrg_now_us(void);
+
+/* ---- store -------------------------------------------------------------------------------- */
+
+typedef struct nrg_store nrg_store;
+
+/* Open (creating or migrating) the SQLite store at path. Returns 0 or -errno. */
+int nrg_store_open(nrg_store **out, const char *path, char *err, size_t errlen);
+void nrg_store_close(nrg_store *st);
+
+struct nrg_run_info {
+	int64_t id;
+	char host[64];
+	char *command_json;    /* JSON array of argv strings; owned by the struct */
+	int64_t start_wall_us; /* wall clock (µs since the epoch) at start_mono_us */
+	uint64_t start_mono_us, end_mono_us; /* bracket samples; end 0 while running */
+	uint64_t interval_us;
+	int exit_status;       /* -1 while running or unknown */
+	char state[12];        /* "running", "done", "killed" (never finished) */
+	char nrg_version[16];
+	char *settings_json;   /* free-form JSON object of factors etc., or NULL; owned */
+};
+void nrg_run_info_free(struct nrg_run_info *ri);
+
+/* Create a run row and copy the session's devices and channels into it. */
+int nrg_store_run_create(nrg_store *st, nrg_session *s, struct nrg_run_info *ri, int64_t *run_id);
+/* Record the bracket and exit status and mark the run done. */
+int nrg_store_run_finish(nrg_store *st, int64_t run_id, uint64_t start_mono_us, uint64_t end_mono_us,
+			 int64_t start_wall_us, int exit_status);
+/* Update a device's provenance note (e.g. "lost at +12.3 s"). */
+int nrg_store_device_note(nrg_store *st, int64_t run_id, int device, const char *note);
+
+/* Runs, newest first. Fills *out with a malloc'd array of *n entries; free with nrg_runs_free. */
+int nrg_store_runs(nrg_store *st, struct nrg_run_info **out, size_t *n);
+void nrg_runs_free(struct nrg_run_info *runs, size_t n);
+/* id of the newest run, or -ENOENT. */
+int nrg_store_latest_run(nrg_store *st, int64_t *run_id);
+int nrg_store_run_get(nrg_store *st, int64_t run_id, struct nrg_run_info *out);
+
+/* ---- recorder: sampling thread + store writer --------------------------------------------- */
+
+typedef struct nrg_recorder nrg_recorder;
+
+/* Start sampling the session every interval_us (1000 .. 60e6) on a dedicated thread and storing
+ * samples of run_id in batches off the sampling path. */
+int nrg_recorder_start(nrg_recorder **out, nrg_session *s, nrg_store *st, int64_t run_id,
+		       uint64_t interval_us, char *err, size_t errlen);
+/* Take one sample now, from the caller's thread (a bracket); *t_us gets its time. */
+int nrg_recorder_mark(nrg_recorder *r, uint64_t *t_us);
+/* Sample densely (about every millisecond) from the caller's thread until every energy counter
+ * has changed value `changes` times or max_us passed, so the report can place the counters'
+ * update instants next to a bracket precisely. Returns 0 or -errno. */
+int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us);
+/* Stop sampling, flush everything to the store, free the recorder. */
+int nrg_recorder_stop(nrg_recorder *r);
+
+struct nrg_recorder_stats {
+	uint64_t ticks, missed_ticks, dropped;  /* dropped: samples lost to a full queue */
+	uint64_t read_ns_total, read_ns_max;    /* time spent reading sources */
+	uint64_t lateness_ns_total, lateness_ns_max; /* wake-up lateness vs schedule */
+};
+void nrg_recorder_get_stats(const nrg_recorder *r, struct nrg_recorder_stats *out);
+
+/* ---- report ------------------------------------------------------------------------------- */
+
+enum nrg_method { NRG_METHOD_NONE, NRG_METHOD_COUNTER, NRG_METHOD_POWER, NRG_METHOD_ESTIMATE };
+
+struct nrg_device_report {
+	struct nrg_device_info info;
+	enum nrg_method method;
+	bool has_energy;        /* false: energy unknown (no valid readings) */
+	double energy_j;
+	bool has_power_energy;  /* energy from integrating power, when a counter was primary too */
+	double power_energy_j;
+	bool has_avg, has_peak;
+	double avg_power_w, peak_power_w;
+	uint64_t samples;       /* valid readings of the primary channel */
+	double coverage;        /* fraction of the run with valid readings of the primary channel */
+	double sensor_coverage; /* fraction of time the sensor itself observes (window/update), 1 if all */
+	char why[256];          /* why energy is missing or partial, or "" */
+};
+
+struct nrg_report {
+	struct nrg_run_info run;
+	double duration_s;
+	size_t n_devices;
+	struct nrg_device_report *devices;
+	/* composition */
+	bool has_node; double node_j;     /* whole-node energy: meter if any, else sum of components */
+	bool node_measured;               /* true when a whole-node meter gave node_j */
+	bool has_gpu, has_cpu, has_dram;         /* a component of that kind has a known energy */
+	double gpu_j, gpu_idle_j, cpu_j, dram_j; /* sums of the components (gpu_idle_j: GPUs not visible) */
+	bool has_remainder; double remainder_j;   /* node meter minus components */
+	double measured_j, estimated_j;
+	bool has_rated; double rated_guess_j;     /* runtime x rated power */
+};
+
+/* Build the report of a stored run from its samples. *out is malloc'd; free with nrg_report_free. */
+int nrg_report_build(nrg_store *st, int64_t run_id, struct nrg_report **out, char *err, size_t errlen);
+void nrg_report_free(struct nrg_report *r);
+
+/* Energy of one stored channel between two CLOCK_MONOTONIC times, µJ, from its reconstructed
+ * cumulative-energy curve. Returns 0, -ENODATA if the channel has no readings there. */
+int nrg_channel_energy_between(nrg_store *st, int64_t run_id, int channel, uint64_t t0_us,
+			       uint64_t t1_us, double *uj);
+
+const char *nrg_kind_name(enum nrg_kind k);
+const char *nrg_role_name(enum nrg_role r);
+const char *nrg_method_name(enum nrg_method m);
+const char *nrg_quantity_unit(enum nrg_quantity q);
+const char *nrg_source_state_name(enum nrg_source_state st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

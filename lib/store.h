@@ -1,0 +1,26 @@
+/* store.h - internal store calls used by the recorder and the report (only store.c uses SQLite). */
+/* SPDX-License-Identifier: MIT */
+#ifndef NRG_STORE_H
+#define NRG_STORE_H
+
+#include "block.h"
+#include "nrg.h"
+
+/* Group writes: begin an IMMEDIATE transaction (retrying while another writer holds the lock),
+ * then commit. Blocks written in between become visible and durable together. */
+int nrg_store_batch_begin(nrg_store *st);
+int nrg_store_batch_commit(nrg_store *st);
+/* Insert or replace (run, row->channel, row->seq): an open block is rewritten as it grows. */
+int nrg_store_put_block(nrg_store *st, int64_t run_id, const struct nrg_block_row *row);
+
+typedef int (*nrg_block_cb)(const struct nrg_block_row *row, void *ctx);
+/* Call cb for each block of (run, channel) overlapping [t0_us, t1_us], in time order; row->data
+ * is valid during the call only. A non-zero return from cb stops and is returned. */
+int nrg_store_blocks(nrg_store *st, int64_t run_id, int channel, uint64_t t0_us, uint64_t t1_us,
+		     nrg_block_cb cb, void *ctx);
+
+/* Devices and channels of a stored run (malloc'd arrays; caller frees). */
+int nrg_store_run_layout(nrg_store *st, int64_t run_id, struct nrg_device_info **devs, size_t *nd,
+			 struct nrg_channel_info **chans, size_t *nc);
+
+#endif

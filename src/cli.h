@@ -1,0 +1,84 @@
+/* cli.h - what the nrg commands share: settings, messages, JSON writer, report rendering. */
+/* SPDX-License-Identifier: MIT */
+#ifndef NRG_CLI_H
+#define NRG_CLI_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "nrg.h"
+
+/* Exit statuses of nrg itself (a wrapped command's own status passes through). */
+#define NRG_EXIT_USAGE 2
+#define NRG_EXIT_FAIL 125 /* nrg failed before the command ran */
+
+/* Settings: built-in defaults < /etc/nrg.conf < user config < environment < options. */
+struct nrg_settings {
+	uint64_t interval_us;
+	char *db;
+	char *sources, *no_sources, *gpus;
+	bool no_estimate;
+	/* report factors; < 0 when unset */
+	double grid_g_per_kwh, price_per_kwh, pue;
+	char *currency;
+	/* rated powers (W) for the runtime x rated guess and the estimate; < 0 when unset */
+	double rated_node_w, rated_cpu_w;
+	char *loaded[4]; /* config files read, for --verbose */
+};
+
+/* Fill s with defaults, then read the system and user config files and the environment.
+ * Returns 0, or -1 after printing an error naming file:line and the fix. */
+int settings_load(struct nrg_settings *s, const char *prog);
+void settings_free(struct nrg_settings *s);
+/* Replace *slot with a copy of v (NULL clears). */
+void settings_set(char **slot, const char *v);
+
+/* Parse "100ms", "1s", "500us", "2.5s"; a bare number is milliseconds. 0 or -1 if invalid. */
+int parse_duration_us(const char *s, uint64_t *out);
+/* Parse a non-negative decimal number. 0 or -1. */
+int parse_double(const char *s, double *out);
+
+/* Messages on stderr, git style: "nrg: error: ...", "hint: ...". */
+void die_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+void error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Minimal streaming JSON writer with correct string escaping. */
+struct json {
+	FILE *f;
+	int depth;
+	bool first[32];
+	bool pretty;
+};
+void json_begin(struct json *j, FILE *f, bool pretty);
+void json_obj(struct json *j, const char *key);   /* open an object (key NULL inside arrays) */
+void json_arr(struct json *j, const char *key);
+void json_end_obj(struct json *j);
+void json_end_arr(struct json *j);
+void json_str(struct json *j, const char *key, const char *v); /* v NULL -> null */
+void json_num(struct json *j, const char *key, double v);      /* non-finite -> null */
+void json_int(struct json *j, const char *key, long long v);
+void json_bool(struct json *j, const char *key, bool v);
+void json_null(struct json *j, const char *key);
+void json_done(struct json *j); /* final newline */
+/* The JSON string literal of s (quoted, escaped) into a malloc'd string. */
+char *json_quote(const char *s);
+
+/* Report rendering. */
+void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_settings *s);
+void render_report_json(FILE *f, const struct nrg_report *r, const struct nrg_settings *s);
+/* Open the store named by the settings, printing a message with the fix on failure. */
+nrg_store *open_store(const struct nrg_settings *s);
+/* Resolve a RUN argument ("latest", an id, or NULL = latest). 0 or -1 after a message. */
+int resolve_run(nrg_store *st, const char *arg, int64_t *id);
+
+int cmd_run(int argc, char **argv, struct nrg_settings *s);
+int cmd_list(int argc, char **argv, struct nrg_settings *s);
+int cmd_runs(int argc, char **argv, struct nrg_settings *s);
+int cmd_report(int argc, char **argv, struct nrg_settings *s);
+int cmd_export(int argc, char **argv, struct nrg_settings *s);
+
+#endif

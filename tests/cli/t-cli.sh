@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# t-cli.sh - the nrg CLI end to end: exit statuses, signals, messages, JSON contract, store.
+# SPDX-License-Identifier: MIT
+. "$(dirname "$0")/lib.sh"
+: "${NRG:?set NRG to the nrg binary}" "${NRG_DEMO:?set NRG_DEMO to nrg-demo}"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+export NRG_DB=$tmp/nrg.db NRG_CONFIG=$tmp/none.conf NRG_NVML_LIB=$tmp/no-such-libnvml.so
+cd "$tmp" || exit 1
+
+# --- help, version, usage errors
+out=$("$NRG" --version); ok $? "--version exits 0"
+case $out in "nrg "[0-9]*) ok 0 "--version prints the version";; *) ok 1 "--version prints the version ($out)";; esac
+"$NRG" --help | grep -q "usage: nrg"; ok $? "--help prints usage on stdout"
+for c in run list runs report export; do
+	"$NRG" $c --help | grep -q "usage: nrg $c"; ok $? "nrg $c --help"
+done
+"$NRG" frobnicate 2>err; is $? 2 "an unknown command exits 2"
+grep -q "hint: see 'nrg --help'" err; ok $? "and says where to look"
+"$NRG" run 2>err; is $? 2 "run without a command exits 2"
+"$NRG" run --interval 0.1us -- true 2>err; is $? 2 "an interval under 1 ms is refused"
+grep -q "interval" err; ok $? "with a message naming the option"
+"$NRG" run --source bogus -- true 2>err; is $? 2 "an unknown source is refused"
+grep -q "unknown source 'bogus'" err; ok $? "and named"
+
+# --- exit status pass-through
+"$NRG" run -q -- true; is $? 0 "exit 0 passes through"
+"$NRG" run -q -- sh -c 'exit 3'; is $? 3 "exit 3 passes through"
+"$NRG" run -q -- sh -c 'kill -TERM $$'; is $? 143 "death by SIGTERM gives 128+15"
+"$NRG" run -q -- no-such-command-xyz 2>err; is $? 127 "a missing command exits 127"
+grep -q "cannot run 'no-such-command-xyz'" err; ok $? "with a message naming it"
+"$NRG" run -q -- "$tmp" 2>err; is $? 126 "a non-executable exits 126"
+"$NRG" run -q -i 10ms -- sh -c 'echo data' >out 2>err; is "$(cat out)" "data" "the command's stdout is untouched"
+
+# --- the report and the JSON contract
+"$NRG" run -i 20ms --json run.json -- "$NRG_DEMO" 0.6 >/dev/null 2>report.txt; is $? 0 "a demo run succeeds"
+grep -q "nrg: run" report.txt; ok $? "the text report goes to stderr"
+python3 - run.json <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+req_run = ["id", "command", "exit_status", "start_time", "duration_s", "host"]
+assert all(k in d["run"] for k in req_run), d["run"]
+assert d["nrg_version"]
+assert isinstance(d["run"]["command"], list) and d["run"]["command"][1] == "0.6"
+assert d["run"]["exit_status"] == 0
+assert 0.5 < d["run"]["duration_s"] < 5, d["run"]["duration_s"]
+assert d["run"]["start_time"].endswith("Z") and "T" in d["run"]["start_time"]
+for dev in d["devices"]:
+    for k in ["id", "kind", "vendor", "name", "source", "method", "energy_j", "avg_power_w", "peak_power_w", "samples"]:
+        assert k in dev, (k, dev)
+    assert dev["kind"] in ("gpu", "cpu", "dram", "node", "other")
+    assert dev["method"] in ("counter", "power", "estimate", None)
+    if dev["energy_j"] is None:
+        assert dev["why"], dev
+for k in ["energy_j", "measured_j", "estimated_j"]:
+    assert k in d["total"]
+PY
+ok $? "the JSON report has the contract's fields"
+"$NRG" run -q --json - -- true >stdout.json; ok $? "--json - writes to stdout"
+python3 -c 'import json,sys; json.load(open(sys.argv[1]))' stdout.json; ok $? "and it parses"
+
+# --- stored runs
+"$NRG" runs >runs.txt; ok $? "nrg runs"
+[ "$(grep -c '^ *[0-9]' runs.txt)" -ge 8 ]; ok $? "lists every run"
+"$NRG" report --json >latest.json; ok $? "nrg report --json of the latest run"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["run"]["command"]==["true"]' latest.json; ok $? "the latest run is the last one"
+id=$(jq_ run.json "d['run']['id']")
+"$NRG" report --json "$id" >again.json
+python3 - run.json again.json <<'PY'
+import json, sys
+a, b = (json.load(open(p)) for p in sys.argv[1:3])
+assert a["run"] == b["run"], (a["run"], b["run"])
+assert [x["energy_j"] for x in a["devices"]] == [x["energy_j"] for x in b["devices"]]
+PY
+ok $? "nrg report rebuilds the same report from the store"
+"$NRG" report 999999 2>err; is $? 1 "a missing run id fails"
+grep -q "not found" err; ok $? "and says so"
+"$NRG" export "$id" >samples.csv; ok $? "nrg export --csv"
+is "$(head -1 samples.csv)" "time_s,device,channel,value,unit" "CSV header"
+"$NRG" export --json "$id" >samples.json && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' samples.json
+ok $? "nrg export --json parses"
+
+# --- the database
+"$NRG" runs --db /nonexistent-dir/x.db 2>err; ok $(( $? == 0 )) "an unusable database fails"
+grep -q "hint: choose the database" err; ok $? "with the fix"
+
+# --- signals: SIGTERM to nrg reaches the command, and the run is still stored
+"$NRG" run -q -i 10ms --json sig.json -- sleep 30 &
+pid=$!
+sleep 1
+kill -TERM $pid
+wait $pid; is $? 143 "SIGTERM to nrg ends the command, exit 143"
+is "$(jq_ sig.json "d['run']['exit_status']")" "143" "and the report is still written"
+
+# --- SIGKILL of nrg leaves a readable database with the samples up to the last batch
+"$NRG" run -q -i 10ms --db kill.db -- sleep 30 &
+pid=$!
+sleep 2.5
+kill -KILL $pid
+wait $pid 2>/dev/null
+pkill -f "sleep 30" 2>/dev/null
+is "$(sqlite3 kill.db 'pragma integrity_check')" "ok" "after SIGKILL the database passes integrity_check"
+"$NRG" runs --db kill.db | grep -q killed; ok $? "and the run shows as killed"
+"$NRG" report --db kill.db --json >killed.json; ok $? "and its report can be built"
+
+# --- two concurrent runs on one database
+"$NRG" run -q -i 5ms --db conc.db -- "$NRG_DEMO" 1 >/dev/null 2>&1 &
+p1=$!
+"$NRG" run -q -i 5ms --db conc.db -- "$NRG_DEMO" 1 >/dev/null 2>&1 &
+p2=$!
+wait $p1; r1=$?
+wait $p2; r2=$?
+is "$r1:$r2" "0:0" "two concurrent runs on one database both succeed"
+is "$("$NRG" runs --db conc.db | grep -c done)" "2" "and both are stored"
+
+finish
