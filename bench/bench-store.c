@@ -25,8 +25,6 @@
  * printed, never asserted.
  */
 
-int nrg_store_block_summaries(nrg_store *st, int64_t run_id, int channel, uint64_t t0_us,
-			      uint64_t t1_us, nrg_block_cb cb, void *ctx); /* store.c; store.h to come */
 
 #define NCHAN 16
 #define HZ 100

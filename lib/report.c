@@ -350,14 +350,46 @@ static int stats_block(const struct nrg_block_row *row, void *ctx)
 	return 0;
 }
 
+static int stats_one(const struct nrg_block_row *row, void *ctx);
+
+/* Summaries first; a block that the span cuts or that has missing readings is decoded. */
+struct stats_pass {
+	struct chan_stats *cs;
+	nrg_store *st;
+	int64_t run;
+	int chan;
+	int64_t seq; /* the block being fetched with its readings */
+};
+
+static int stats_one(const struct nrg_block_row *row, void *ctx)
+{
+	struct stats_pass *p = ctx;
+
+	return row->seq == p->seq ? stats_block(row, p->cs) : 0;
+}
+
+static int stats_summary(const struct nrg_block_row *row, void *ctx)
+{
+	struct stats_pass *p = ctx;
+	bool whole = row->t_first >= p->cs->t0 && row->t_last <= p->cs->t1;
+
+	if (whole && (row->n_valid == row->n || !row->n_valid))
+		return stats_block(row, p->cs);
+	/* fetch this block with its readings (the span of one block) */
+	p->seq = row->seq;
+	return nrg_store_blocks(p->st, p->run, p->chan, row->t_first, row->t_last, stats_one, p);
+}
+
 static int chan_stats(nrg_store *st, int64_t run, int chan, uint64_t t0, uint64_t t1, uint64_t max_gap,
 		      struct chan_stats *cs)
 {
+	struct stats_pass p = { cs, st, run, chan, -1 };
+
 	memset(cs, 0, sizeof *cs);
 	cs->t0 = t0;
 	cs->t1 = t1;
 	cs->max_gap = max_gap;
-	return nrg_store_blocks(st, run, chan, t0, t1, stats_block, cs);
+	return nrg_store_block_summaries(st, run, chan, t0, t1, stats_summary, &p);
 }
 
 /* The channel of device d with this quantity (preferred power channel first), or -1. */

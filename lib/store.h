@@ -19,6 +19,12 @@ typedef int (*nrg_block_cb)(const struct nrg_block_row *row, void *ctx);
 int nrg_store_blocks(nrg_store *st, int64_t run_id, int channel, uint64_t t0_us, uint64_t t1_us,
 		     nrg_block_cb cb, void *ctx);
 
+/* Like nrg_store_blocks, but summaries only: row->data is NULL and row->len 0 (fast). */
+int nrg_store_block_summaries(nrg_store *st, int64_t run_id, int channel, uint64_t t0_us, uint64_t t1_us,
+			      nrg_block_cb cb, void *ctx);
+/* Run SQLite's integrity check. Returns 0, or -EIO with the first problem in err. */
+int nrg_store_check(nrg_store *st, char *err, size_t errlen);
+
 /* Devices and channels of a stored run (malloc'd arrays; caller frees). */
 int nrg_store_run_layout(nrg_store *st, int64_t run_id, struct nrg_device_info **devs, size_t *nd,
 			 struct nrg_channel_info **chans, size_t *nc);

@@ -14,9 +14,7 @@
 #include "../tap.h"
 
 /* Defined in store.c; to be declared in store.h. */
-int nrg_store_check(nrg_store *st, char *err, size_t errlen);
-int nrg_store_block_summaries(nrg_store *st, int64_t run_id, int channel, uint64_t t0_us,
-			      uint64_t t1_us, nrg_block_cb cb, void *ctx);
+
 
 static char dir[256];
 
