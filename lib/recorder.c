@@ -2,6 +2,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <pthread.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -29,6 +30,7 @@ struct nrg_recorder {
 	/* ring of records, each n_chan values; guarded by ring_lock */
 	pthread_mutex_t ring_lock;
 	pthread_cond_t ring_cond;
+	pthread_cond_t stop_cond; /* wakes the sampler when stopping */
 	struct nrg_value *ring;
 	size_t ring_cap, head, count;
 	bool stopping;        /* sampler: stop */
@@ -82,6 +84,8 @@ static void *sampler_main(void *arg)
 	struct timespec next;
 	uint64_t next_ns;
 
+	/* Wake up on time: the default 50 µs timer slack is jitter at 1 kHz. */
+	prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	next_ns = (uint64_t)next.tv_sec * 1000000000u + (uint64_t)next.tv_nsec;
 	for (;;) {
@@ -91,9 +95,9 @@ static void *sampler_main(void *arg)
 		next_ns += r->interval_us * 1000u;
 		next.tv_sec = (time_t)(next_ns / 1000000000u);
 		next.tv_nsec = (long)(next_ns % 1000000000u);
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
-			;
 		pthread_mutex_lock(&r->ring_lock);
+		while (!r->stopping && pthread_cond_clockwait(&r->stop_cond, &r->ring_lock, CLOCK_MONOTONIC, &next) == 0)
+			;
 		bool stop = r->stopping;
 		pthread_mutex_unlock(&r->ring_lock);
 		if (stop)
@@ -266,6 +270,7 @@ int nrg_recorder_start(nrg_recorder **out, nrg_session *s, nrg_store *st, int64_
 	pthread_mutex_init(&r->read_lock, NULL);
 	pthread_mutex_init(&r->ring_lock, NULL);
 	pthread_cond_init(&r->ring_cond, NULL);
+	pthread_cond_init(&r->stop_cond, NULL);
 	r->ring = calloc(cap * (n ? n : 1), sizeof *r->ring);
 	r->tick_vals = calloc(n ? n : 1, sizeof *r->tick_vals);
 	r->mark_vals = calloc(n ? n : 1, sizeof *r->mark_vals);
@@ -314,7 +319,8 @@ int nrg_recorder_mark(nrg_recorder *r, uint64_t *t_us)
 	return 0;
 }
 
-int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us)
+int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us, bool (*until)(void *ctx),
+			void *ctx)
 {
 	size_t n = r->n_chan;
 	int64_t *last = calloc(n ? n : 1, sizeof *last);
@@ -348,6 +354,10 @@ int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us)
 		for (size_t c = 0; c < n; c++)
 			if (have[c] && seen[c] < changes)
 				pending = true;
+		if (until && until(ctx)) {
+			rc = 1;
+			break;
+		}
 		if (!pending || nrg_now_us() >= t_end)
 			break;
 		nanosleep(&ms, NULL);
@@ -374,6 +384,7 @@ int nrg_recorder_stop(nrg_recorder *r)
 		return 0;
 	pthread_mutex_lock(&r->ring_lock);
 	r->stopping = true;
+	pthread_cond_signal(&r->stop_cond);
 	pthread_mutex_unlock(&r->ring_lock);
 	if (r->sampler_started)
 		pthread_join(r->sampler, NULL);
@@ -387,6 +398,7 @@ int nrg_recorder_stop(nrg_recorder *r)
 	pthread_mutex_destroy(&r->read_lock);
 	pthread_mutex_destroy(&r->ring_lock);
 	pthread_cond_destroy(&r->ring_cond);
+	pthread_cond_destroy(&r->stop_cond);
 	free(r->ring);
 	free(r->tick_vals);
 	free(r->mark_vals);

@@ -155,6 +155,22 @@ static void store_notes(nrg_session *se, nrg_store *st, int64_t run, uint64_t t_
 	}
 }
 
+struct child {
+	pid_t pid;
+	int status;
+	bool done;
+};
+
+/* For the settle after the start: stop as soon as the command has exited. */
+static bool child_exited(void *ctx)
+{
+	struct child *c = ctx;
+
+	if (!c->done && waitpid(c->pid, &c->status, WNOHANG) == c->pid)
+		c->done = true;
+	return c->done;
+}
+
 static int exit_code_of(int status)
 {
 	if (WIFEXITED(status))
@@ -290,14 +306,18 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 		if (exec_err == ENOENT)
 			hint("is '%s' installed and on PATH?", argv[0]);
 	} else {
-		/* Dense sampling while the command starts: places coarse counters' updates. */
-		nrg_recorder_settle(rec, 2, SETTLE_MAX_US);
 	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+	/* Dense sampling while the command starts places coarse counters' updates; it stops the
+	 * moment the command exits, so a short command's end bracket is not delayed. */
+	struct child ch = { pid, 0, false };
+
+	nrg_recorder_settle(rec, 2, SETTLE_MAX_US, child_exited, &ch);
+	while (!ch.done && waitpid(pid, &ch.status, 0) < 0 && errno == EINTR)
 		;
+	status = ch.status;
 	child_pid = 0;
 	nrg_recorder_mark(rec, &t_end);
-	nrg_recorder_settle(rec, 1, SETTLE_MAX_US);
+	nrg_recorder_settle(rec, 1, SETTLE_MAX_US, NULL, NULL);
 	rc = exit_code_of(status);
 	if (nrg_recorder_stop(rec) < 0)
 		warning("some samples could not be stored in %s", s->db);
