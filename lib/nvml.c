@@ -451,6 +451,8 @@ static int probe_gpu(struct nrg_source *src, struct nv *nv, unsigned i, unsigned
 	memset(&pci, 0, sizeof pci);
 	if (nv->get_pci && nv->get_pci(h, &pci) == NVML_SUCCESS)
 		snprintf(d.bus_id, sizeof d.bus_id, "%.*s", (int)sizeof pci.busId, pci.busId);
+	/* CUDA numbers GPUs fastest-first unless CUDA_DEVICE_ORDER=PCI_BUS_ID; on the usual
+	 * homogeneous node both orders agree with NVML's (PCI) order. UUIDs are exact. */
 	d.visible = nrg_nvml_visible_n(cvd, i, d.uuid, n_all) != 0;
 	if (nv->get_arch && nv->get_arch(h, &arch) != NVML_SUCCESS)
 		arch = NVML_DEVICE_ARCH_UNKNOWN;
@@ -482,10 +484,15 @@ static int probe_gpu(struct nrg_source *src, struct nv *nv, unsigned i, unsigned
 		  (has_instant ? NRG_CAP_POWER_INSTANT : 0) | (has_util ? NRG_CAP_UTIL : 0) |
 		  (has_clock ? NRG_CAP_CLOCK : 0) | (has_temp ? NRG_CAP_TEMP : 0);
 	snprintf(d.note, sizeof d.note, "%s", m.note);
-	if (!has_energy)
+	if (!has_energy) {
+		char *cut = strstr(d.note, "; energy counter");
+
+		if (cut)
+			*cut = '\0'; /* no counter: drop what the model says about it */
 		append(d.note, sizeof d.note, has_power || has_instant
 			? "; no energy counter: energy from integrated power"
 			: "; no energy counter and no power reading");
+	}
 
 	dev = nrg__add_device(src, &d);
 	if (dev < 0)

@@ -245,6 +245,15 @@ static int energy_between(nrg_store *st, int64_t run, int chan, const struct nrg
 
 	if (ci->quantity != NRG_Q_ENERGY && ci->quantity != NRG_Q_POWER)
 		return -EINVAL;
+	/* A power reading averaged over a trailing window W and refreshed every U describes the
+	 * power about (W + U)/2 earlier (NVML's 1 s average lags by about half a second): integrate
+	 * the readings over the span shifted by that lag. The end of the series clamps the shift. */
+	if (ci->quantity == NRG_Q_POWER && ci->window_us) {
+		uint64_t lag = ((uint64_t)ci->window_us + ci->update_us) / 2;
+
+		t0 += lag;
+		t1 += lag;
+	}
 	if ((r = channel_at(st, run, chan, ci, t0, &e0)) < 0 || (r = channel_at(st, run, chan, ci, t1, &e1)) < 0)
 		return r;
 	*uj = e1 - e0;

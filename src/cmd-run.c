@@ -155,6 +155,32 @@ static void store_notes(nrg_session *se, nrg_store *st, int64_t run, uint64_t t_
 	}
 }
 
+/* The lag, (window + update period) / 2, of the averaged power channel of devices that have no energy counter
+ * (capped at 1 s), or 0. */
+static uint64_t power_tail_us(nrg_session *se)
+{
+	uint64_t tail = 0;
+
+	for (size_t d = 0; d < nrg_device_count(se); d++) {
+		const struct nrg_channel_info *pw = NULL;
+		bool counter = false;
+
+		for (size_t c = 0; c < nrg_channel_count(se); c++) {
+			const struct nrg_channel_info *ci = nrg_channel_get(se, c);
+
+			if ((size_t)ci->device != d)
+				continue;
+			if (ci->quantity == NRG_Q_ENERGY)
+				counter = true;
+			if (ci->quantity == NRG_Q_POWER && (ci->preferred || !pw))
+				pw = ci;
+		}
+		if (!counter && pw && pw->window_us && (pw->window_us + pw->update_us) / 2 > tail)
+			tail = (pw->window_us + pw->update_us) / 2;
+	}
+	return tail > 1000000 ? 1000000 : tail;
+}
+
 struct child {
 	pid_t pid;
 	int status;
@@ -319,6 +345,21 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 	nrg_recorder_mark(rec, &t_end);
 	nrg_recorder_settle(rec, 1, SETTLE_MAX_US, NULL, NULL);
 	rc = exit_code_of(status);
+	/* Averaged power describes the past: where a device's energy comes from such power (no
+	 * counter), keep sampling for half its window so the end of the run is seen. */
+	{
+		uint64_t tail = power_tail_us(se), now = nrg_now_us();
+
+		if (tail && t_end + tail > now) {
+			struct timespec ts = { 0, 0 };
+			uint64_t d = t_end + tail - now + s->interval_us;
+
+			ts.tv_sec = (time_t)(d / 1000000);
+			ts.tv_nsec = (long)(d % 1000000) * 1000;
+			while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+				;
+		}
+	}
 	if (nrg_recorder_stop(rec) < 0)
 		warning("some samples could not be stored in %s", s->db);
 	rec = NULL;

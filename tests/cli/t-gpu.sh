@@ -45,6 +45,19 @@ PY
 	ok $? "$interval: lost GPU has partial coverage and a reason; CUDA_VISIBLE_DEVICES splits used and idle GPUs"
 done
 
+# A GPU with neither an energy counter nor instant power: only NVML's 1 s trailing average. nrg
+# integrates it shifted by the sensor's lag; unshifted, a 4 s square wave would be ~18% off.
+cat >avg.conf <<'CONF'
+gpus 1
+gpu 0 energy=0 noinstant=1 watts=300 swing=150 period_ms=4000
+CONF
+NRG_FAKE_NVML=$PWD/avg.conf "$NRG" run -q --source nvml --json avg.json -- sleep 3; ok $? "a run on an averaged-power-only GPU"
+t0=$(jq_ avg.json "d['run']['start_mono_us']"); t1=$(jq_ avg.json "d['run']['end_mono_us']")
+want=$(NRG_FAKE_NVML=$PWD/avg.conf "$TRUTH" "$FAKE_NVML" 0 "$t0" "$t1")
+got=$(jq_ avg.json "d['devices'][0]['energy_j']")
+python3 -c "import sys; g,w=float(sys.argv[1]),float(sys.argv[2]); sys.exit(0 if abs(g/w-1)<0.05 else 1)" "$got" "$want"
+ok $? "1 s averaged power, lag-corrected, within 5% ($got J vs $want J)"
+
 # --gpus restricts which GPUs are measured
 "$NRG" run -q --source nvml --gpus 1 --json one.json -- true; ok $? "--gpus 1"
 is "$(jq_ one.json "[x['id'] for x in d['devices']]")" "['gpu1']" "only gpu1 is measured"

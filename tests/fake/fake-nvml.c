@@ -442,7 +442,7 @@ double fake_nvml_true_power_w(unsigned index, unsigned long long t_mono_us)
 /* Monotonic µs of the first nvmlInit since the configuration was loaded (0 if none). */
 unsigned long long fake_nvml_init_time_us(void)
 {
-	return init_us;
+	return __atomic_load_n(&init_us, __ATOMIC_RELAXED);
 }
 
 /* ---- call checks --------------------------------------------------------------------------- */
@@ -451,11 +451,11 @@ static nvmlReturn_t check(nvmlDevice_t d, enum kind k)
 {
 	unsigned long long rel;
 
-	if (refs <= 0)
+	if (__atomic_load_n(&refs, __ATOMIC_ACQUIRE) <= 0)
 		return NVML_ERROR_UNINITIALIZED;
 	if (!d || d < gpus || d >= gpus + n_gpus)
 		return NVML_ERROR_INVALID_ARGUMENT;
-	rel = now_us() - init_us;
+	rel = now_us() - __atomic_load_n(&init_us, __ATOMIC_RELAXED);
 	if (d->lost_after_us && rel >= d->lost_after_us)
 		return NVML_ERROR_GPU_IS_LOST;
 	for (int i = 0; i < d->n_fails; i++) {
@@ -481,10 +481,10 @@ nvmlReturn_t nvmlInit_v2(void)
 		else if (init_error)
 			r = init_error;
 		if (r == NVML_SUCCESS)
-			init_us = now_us();
+			__atomic_store_n(&init_us, now_us(), __ATOMIC_RELAXED);
 	}
 	if (r == NVML_SUCCESS)
-		refs++;
+		__atomic_add_fetch(&refs, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&lock);
 	return r;
 }
@@ -507,7 +507,7 @@ nvmlReturn_t nvmlShutdown(void)
 	pthread_mutex_lock(&lock);
 	if (refs <= 0)
 		r = NVML_ERROR_UNINITIALIZED;
-	else if (--refs == 0)
+	else if (__atomic_sub_fetch(&refs, 1, __ATOMIC_RELEASE) == 0)
 		loaded = false;
 	pthread_mutex_unlock(&lock);
 	return r;
@@ -535,7 +535,7 @@ const char *nvmlErrorString(nvmlReturn_t r)
 /* Number of simulated GPUs. */
 nvmlReturn_t nvmlDeviceGetCount_v2(unsigned int *count)
 {
-	if (refs <= 0)
+	if (__atomic_load_n(&refs, __ATOMIC_ACQUIRE) <= 0)
 		return NVML_ERROR_UNINITIALIZED;
 	if (!count)
 		return NVML_ERROR_INVALID_ARGUMENT;
@@ -551,7 +551,7 @@ nvmlReturn_t nvmlDeviceGetHandleByIndex_v2(unsigned int index, nvmlDevice_t *dev
 {
 	nvmlReturn_t r;
 
-	if (refs <= 0)
+	if (__atomic_load_n(&refs, __ATOMIC_ACQUIRE) <= 0)
 		return NVML_ERROR_UNINITIALIZED;
 	if (!device || index >= n_gpus)
 		return NVML_ERROR_INVALID_ARGUMENT;

@@ -91,16 +91,42 @@ void fk_rmtree(const char *path)
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* Where the zone directories live, and the same relative to <root>/sys/class/powercap. With an
+ * empty root (a tmpfs mounted on the real /sys/class) they go inside that tmpfs instead of the
+ * real /sys/devices, which cannot be written. */
+static const char *devs_rel(const char *root)
+{
+	return root[0] ? "../../devices/virtual/powercap" : "../nrg-fake-devices/powercap";
+}
+
+static int devs_dir(char *buf, size_t n, const char *root)
+{
+	int r = root[0] ? snprintf(buf, n, "%s/sys/devices/virtual/powercap", root)
+			: snprintf(buf, n, "/sys/class/nrg-fake-devices/powercap");
+	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
 static int zone_dir(char *buf, size_t n, const char *root, const struct fk_zone *z)
 {
+	char base[PATH_MAX];
 	const char *ctl = strncmp(z->dir, "intel-rapl-mmio", 15) == 0 ? "intel-rapl-mmio" : "intel-rapl";
-	int r;
+	int r = devs_dir(base, sizeof(base), root);
 
+	if (r < 0)
+		return r;
 	if (z->parent)
-		r = snprintf(buf, n, "%s/sys/devices/virtual/powercap/%s/%s/%s", root, ctl, z->parent, z->dir);
+		r = snprintf(buf, n, "%s/%s/%s/%s", base, ctl, z->parent, z->dir);
 	else
-		r = snprintf(buf, n, "%s/sys/devices/virtual/powercap/%s/%s", root, ctl, z->dir);
+		r = snprintf(buf, n, "%s/%s/%s", base, ctl, z->dir);
 	return r < 0 || (size_t)r >= n ? -ENAMETOOLONG : 0;
+}
+
+/* Append suffix to the path in buf[n]. */
+static void path_append(char *buf, size_t n, const char *suffix)
+{
+	size_t len = strlen(buf);
+
+	snprintf(buf + len, n - len, "%s", suffix);
 }
 
 int fk_build_powercap(const char *root, mode_t energy_mode)
@@ -112,15 +138,20 @@ int fk_build_powercap(const char *root, mode_t energy_mode)
 	if ((r = fk_mkdirs(dir)) < 0)
 		return r;
 	/* The control types, as on a real system (no energy_uj: not zones). */
-	snprintf(dir, sizeof(dir), "%s/sys/devices/virtual/powercap/intel-rapl", root);
+	if ((r = devs_dir(dir, sizeof(dir) - 32, root)) < 0)
+		return r;
+	path_append(dir, sizeof(dir), "/intel-rapl");
 	if ((r = fk_mkdirs(dir)) < 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/enabled", dir);
 	fk_write(path, 0, "1\n");
 	snprintf(link, sizeof(link), "%s/sys/class/powercap/intel-rapl", root);
-	if (symlink("../../devices/virtual/powercap/intel-rapl", link) < 0)
+	snprintf(path, sizeof(path), "%s/intel-rapl", devs_rel(root));
+	if (symlink(path, link) < 0)
 		return -errno;
-	snprintf(dir, sizeof(dir), "%s/sys/devices/virtual/powercap/intel-rapl-mmio", root);
+	if ((r = devs_dir(dir, sizeof(dir) - 32, root)) < 0)
+		return r;
+	path_append(dir, sizeof(dir), "/intel-rapl-mmio");
 	if ((r = fk_mkdirs(dir)) < 0)
 		return r;
 	for (int i = 0; i < fk_n_zones; i++) {
@@ -151,7 +182,7 @@ int fk_build_powercap(const char *root, mode_t energy_mode)
 		}
 		/* Every zone is a class device of its own, linked flat from /sys/class/powercap. */
 		snprintf(link, sizeof(link), "%s/sys/class/powercap/%s", root, z->dir);
-		snprintf(path, sizeof(path), "../../devices/virtual/powercap/%s%s%s/%s",
+		snprintf(path, sizeof(path), "%s/%s%s%s/%s", devs_rel(root),
 			 strncmp(z->dir, "intel-rapl-mmio", 15) == 0 ? "intel-rapl-mmio" : "intel-rapl",
 			 z->parent ? "/" : "", z->parent ? z->parent : "", z->dir);
 		if (symlink(path, link) < 0)
@@ -313,6 +344,7 @@ static int writer_main(struct fk_shared *sh, const char *root, uint32_t step_us,
 		if (zone_dir(dir, sizeof(dir), root, &fk_zones[i]) < 0)
 			return 2;
 		snprintf(path, sizeof(path), "%s/energy_uj", dir);
+		chmod(path, 0644); /* sysfs has it read-only; the writer (its owner) needs to write */
 		fd[i] = open(path, O_WRONLY | O_CLOEXEC);
 		if (fd[i] < 0)
 			return 3;
@@ -346,6 +378,8 @@ int fk_writer_start(struct fk_writer *w, const char *root, uint32_t step_us, int
 	if (w->sh == MAP_FAILED)
 		return -errno;
 	memset(w->sh, 0, sizeof(*w->sh));
+	w->reaped = false;
+	w->status = 0;
 	fflush(stdout);
 	w->pid = fork();
 	if (w->pid < 0)
@@ -365,17 +399,34 @@ uint64_t fk_writer_seq(const struct fk_writer *w)
 	return __atomic_load_n(&w->sh->seq, __ATOMIC_ACQUIRE);
 }
 
-bool fk_writer_done(const struct fk_writer *w)
+static void reap(struct fk_writer *w, int st)
 {
-	return __atomic_load_n(&w->sh->done, __ATOMIC_ACQUIRE) != 0;
+	w->reaped = true;
+	w->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+}
+
+bool fk_writer_done(struct fk_writer *w)
+{
+	int st = 0;
+
+	if (__atomic_load_n(&w->sh->done, __ATOMIC_ACQUIRE) || w->reaped)
+		return true;
+	if (waitpid(w->pid, &st, WNOHANG) == w->pid) {
+		reap(w, st);
+		return true;
+	}
+	return false;
 }
 
 int fk_writer_wait(struct fk_writer *w)
 {
 	int st = 0;
 
-	if (waitpid(w->pid, &st, 0) < 0)
-		return -errno;
+	if (!w->reaped) {
+		if (waitpid(w->pid, &st, 0) < 0)
+			return -errno;
+		reap(w, st);
+	}
 	munmap(w->sh, sizeof(*w->sh));
-	return WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+	return w->status;
 }

@@ -33,6 +33,8 @@ void fk_rmtree(const char *path);
 
 /* Build <root>/sys/class/powercap with fk_zones, the zones living in
  * <root>/sys/devices/virtual/powercap and linked from the class directory as on a real system.
+ * With root "" (a tmpfs mounted on the real /sys/class) the zones live in
+ * /sys/class/nrg-fake-devices/powercap instead.
  * energy_mode is the mode of every energy_uj (0444 normally, 0 to deny). Returns 0 or -errno. */
 int fk_build_powercap(const char *root, mode_t energy_mode);
 /* Write <root>/proc/cpuinfo: `sockets` sockets x `per_socket` CPUs of the given model. */
@@ -56,12 +58,15 @@ int fk_build_hwmon(const char *classdir);
 struct fk_writer {
 	pid_t pid;
 	struct fk_shared *sh;
+	bool reaped; /* the child was waited for */
+	int status;  /* its exit status once reaped */
 };
 int fk_writer_start(struct fk_writer *w, const char *root, uint32_t step_us, int steps);
 void fk_writer_go(struct fk_writer *w);
 /* The sequence number (even when no write is in progress). */
 uint64_t fk_writer_seq(const struct fk_writer *w);
-bool fk_writer_done(const struct fk_writer *w);
+/* Whether the writer finished its steps or died. */
+bool fk_writer_done(struct fk_writer *w);
 /* Wait for the writer to finish; returns its exit status (0 = fine). */
 int fk_writer_wait(struct fk_writer *w);
 

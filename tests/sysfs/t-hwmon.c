@@ -137,6 +137,37 @@ static void test_hwmon(void)
 	nrg_session_close(s);
 }
 
+/* RAPL read with no root prefix from a fake powercap tree at the real /sys/class/powercap. */
+static void test_rapl_real_path(void)
+{
+	struct nrg_options o = { .sources = "rapl" };
+	const struct nrg_source_status *st;
+	struct nrg_value *v;
+	nrg_session *s = NULL;
+	int d, c;
+
+	unsetenv("NRG_SYSFS_ROOT");
+	if (!ok(fk_build_powercap("", 0444) == 0, "fake powercap at /sys/class/powercap"))
+		return;
+	if (!ok(nrg_session_open(&s, &o, NULL, 0) == 0, "rapl session without a root prefix"))
+		return;
+	st = source(s, "rapl");
+	ok(st && st->state == NRG_SOURCE_FOUND, "rapl FOUND at the real path: %s", st ? st->reason : "");
+	is_i64(nrg_device_count(s), fk_n_zones, "one device per zone");
+	d = device(s, "cpu0-mmio");
+	ok(d >= 0 && nrg_device_get(s, (size_t)d)->role == NRG_ROLE_DUPLICATE &&
+	   nrg_device_get(s, (size_t)d)->parent == device(s, "cpu0"), "cpu0-mmio duplicates cpu0");
+	d = device(s, "cpu1");
+	ok(d >= 0 && strcmp(nrg_device_get(s, (size_t)d)->path, "/sys/class/powercap/intel-rapl:1") == 0,
+	   "cpu1 path is the real sysfs path");
+	v = calloc(nrg_channel_count(s), sizeof(*v));
+	is_i64(nrg_session_read(s, false, v), 0, "read");
+	c = channel(s, d, "energy");
+	ok(c >= 0 && v[c].valid && v[c].v == 5000000000ll, "cpu1 energy_uj read through the symlinked zone");
+	free(v);
+	nrg_session_close(s);
+}
+
 int main(void)
 {
 #if !HAVE_SENSORS
@@ -151,6 +182,7 @@ int main(void)
 	if (fk_build_hwmon(CLASS) < 0)
 		skip_all("cannot build the fake hwmon tree");
 	test_hwmon();
+	test_rapl_real_path();
 	return done_testing();
 #endif
 }
