@@ -23,6 +23,42 @@ grep -q "interval" err; ok $? "with a message naming the option"
 "$NRG" run --source bogus -- true 2>err; is $? 2 "an unknown source is refused"
 grep -q "unknown source 'bogus'" err; ok $? "and named"
 
+# --- nrg list: every source, with the reason and the fix for the missing ones
+"$NRG" list >list.txt; ok $? "nrg list exits 0"
+for src in nvml rapl hwmon estimate; do grep -q "^$src " list.txt; ok $? "nrg list names $src"; done
+grep -A2 "^nvml .*absent" list.txt | grep -q "why: cannot load .*no-such-libnvml.so"; ok $? "the missing NVML library is explained"
+grep -A2 "^nvml .*absent" list.txt | grep -q "fix: "; ok $? "with a fix"
+"$NRG" list --json >list.json && python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert {s["name"] for s in d["sources"]} == {"nvml","rapl","hwmon","estimate"}; assert all(s["reason"] for s in d["sources"])' list.json
+ok $? "nrg list --json lists every source with a reason"
+
+# --- configuration files
+printf '[run]\ninterval = 20ms\nfrobs = 3\n' >good.conf
+NRG_CONFIG=$PWD/good.conf "$NRG" run -q --json cfg.json -- true 2>err; ok $? "a config file is read"
+is "$(jq_ cfg.json "d['run']['interval_us']")" "20000" "its interval is used"
+grep -q "unknown setting \[run\] frobs, ignoring" err; ok $? "an unknown setting is named and ignored"
+NRG_CONFIG=$PWD/good.conf "$NRG" run -q -i 50ms --json cfg2.json -- true
+is "$(jq_ cfg2.json "d['run']['interval_us']")" "50000" "an option overrides the file"
+printf '[run]\nthis is not ini\n' >bad.conf
+NRG_CONFIG=$PWD/bad.conf "$NRG" runs 2>err; is $? 125 "a broken config file stops nrg"
+grep -q "bad.conf:2: not a valid INI line" err; ok $? "naming the file and line"
+printf '[report]\nprice = cheap\n' >bad2.conf
+NRG_CONFIG=$PWD/bad2.conf "$NRG" runs 2>err; is $? 125 "a bad value stops nrg"
+grep -q "price = cheap: not a non-negative number" err; ok $? "naming the setting"
+printf '[report]\ngrid_intensity = 400\nprice = 0.3\ncurrency = EUR\npue = 1.5\n[rated]\ncpu_watts = 100\n' >f.conf
+NRG_CONFIG=$PWD/f.conf "$NRG" run -q --json f.json -- "$NRG_DEMO" 0.3 >/dev/null 2>&1
+python3 - f.json <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+t = d["total"]
+assert t["pue"] == 1.5 and t["currency"] == "EUR", t
+if t["energy_j"] is not None:
+    kwh = t["energy_j"] / 3.6e6
+    assert abs(t["co2e_g"] - kwh * 1.5 * 400) < 1e-9 and abs(t["cost"] - kwh * 1.5 * 0.3) < 1e-12, t
+else:
+    assert t["co2e_g"] is None and t["cost"] is None, t
+PY
+ok $? "CO2e and cost follow the grid intensity, price and PUE (null when the energy is unknown)"
+
 # --- exit status pass-through
 "$NRG" run -q -- true; is $? 0 "exit 0 passes through"
 "$NRG" run -q -- sh -c 'exit 3'; is $? 3 "exit 3 passes through"
