@@ -261,29 +261,6 @@ static int add_feature(struct nrg_source *src, struct hwmon *h, const sensors_ch
 	return added;
 }
 
-static bool id_taken(struct nrg_source *src, const char *id)
-{
-	size_t n = nrg_device_count(src->s);
-
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(nrg_device_get(src->s, i)->id, id) == 0)
-			return true;
-	return false;
-}
-
-static void unique_id(struct nrg_source *src, struct nrg_device_info *d)
-{
-	char base[sizeof(d->id)];
-
-	if (!id_taken(src, d->id))
-		return;
-	snprintf(base, sizeof(base), "%.26s", d->id);
-	for (int k = 2; k < 1000; k++) {
-		snprintf(d->id, sizeof(d->id), "%s-%d", base, k);
-		if (!id_taken(src, d->id))
-			return;
-	}
-}
 
 static void base_device(struct nrg_device_info *d, const sensors_chip_name *chip)
 {
@@ -346,7 +323,6 @@ static int add_chip(struct nrg_source *src, struct hwmon *h, const sensors_chip_
 			snprintf(d.vendor, sizeof(d.vendor), "intel");
 			snprintf(d.name, sizeof(d.name), "Intel GPU (%s)", chip->prefix);
 		}
-		unique_id(src, &d);
 		dev = nrg__add_device(src, &d);
 		if (dev < 0)
 			return dev;
@@ -366,7 +342,6 @@ static int add_chip(struct nrg_source *src, struct hwmon *h, const sensors_chip_
 			snprintf(d.name, sizeof(d.name), "%s %s", chip->prefix, label ? label : f->name);
 			free(label);
 			snprintf(d.note, sizeof(d.note), "hwmon sensor of unknown scope; not summed");
-			unique_id(src, &d);
 			dev = nrg__add_device(src, &d);
 			if (dev < 0)
 				return dev;

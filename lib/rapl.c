@@ -166,30 +166,6 @@ static struct zone *find_msr_package(struct zone *z, int n, const char *name)
 	return NULL;
 }
 
-static bool id_taken(struct nrg_source *src, const char *id)
-{
-	size_t n = nrg_device_count(src->s);
-
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(nrg_device_get(src->s, i)->id, id) == 0)
-			return true;
-	return false;
-}
-
-/* Make d->id unique among the session's devices by appending "-2", "-3", ... */
-static void unique_id(struct nrg_source *src, struct nrg_device_info *d)
-{
-	char base[sizeof(d->id)];
-
-	if (!id_taken(src, d->id))
-		return;
-	snprintf(base, sizeof(base), "%.26s", d->id);
-	for (int k = 2; k < 100; k++) {
-		snprintf(d->id, sizeof(d->id), "%s-%d", base, k);
-		if (!id_taken(src, d->id))
-			return;
-	}
-}
 
 static int add_zone(struct nrg_source *src, struct rapl *r, struct zone *zs, int nz, struct zone *z,
 		    const struct nrg_cpuinfo *ci)
@@ -270,7 +246,6 @@ static int add_zone(struct nrg_source *src, struct rapl *r, struct zone *zs, int
 		snprintf(d.name, sizeof(d.name), "%s", z->name[0] ? z->name : z->dir);
 		snprintf(d.note, sizeof(d.note), "RAPL zone of unknown scope; not summed");
 	}
-	unique_id(src, &d);
 
 	rc = nrg__add_device(src, &d);
 	if (rc < 0)

@@ -424,7 +424,7 @@ static void device_report(nrg_store *st, int64_t run, const struct nrg_channel_i
 	double dur = (double)(t1 - t0);
 	struct chan_stats se = { 0 }, sp = { 0 };
 	double uj;
-	bool have_se = false, have_sp = false;
+	bool have_sp = false;
 
 	dr->sensor_coverage = 1;
 	if (cp >= 0 && chan_stats(st, run, cp, t0, t1, max_gap, &sp) == 0 && sp.n_valid) {
@@ -440,7 +440,6 @@ static void device_report(nrg_store *st, int64_t run, const struct nrg_channel_i
 	}
 	if (ce >= 0 && chan_stats(st, run, ce, t0, t1, max_gap, &se) == 0 && se.n_valid >= 2 &&
 	    energy_between(st, run, ce, &chans[ce], t0, t1, &uj) == 0) {
-		have_se = true;
 		dr->method = NRG_METHOD_COUNTER;
 		dr->has_energy = true;
 		dr->energy_j = uj * 1e-6;
@@ -465,7 +464,6 @@ static void device_report(nrg_store *st, int64_t run, const struct nrg_channel_i
 			 : "no valid readings during the run");
 	else if (dr->coverage < 0.98)
 		snprintf(dr->why, sizeof dr->why, "readings cover %.0f%% of the run", dr->coverage * 100);
-	(void)have_se;
 }
 
 int nrg_report_build(nrg_store *st, int64_t run_id, struct nrg_report **out, char *err, size_t errlen)

@@ -201,16 +201,29 @@ static int grow(void **p, size_t *cap, size_t need, size_t size, size_t max)
 	return 0;
 }
 
+static bool id_taken(const nrg_session *s, const char *id)
+{
+	for (size_t i = 0; i < s->n_dev; i++)
+		if (strcmp(s->dev[i].id, id) == 0)
+			return true;
+	return false;
+}
+
 int nrg__add_device(struct nrg_source *src, const struct nrg_device_info *d)
 {
 	nrg_session *s = src->s;
 	int r = grow((void **)&s->dev, &s->cap_dev, s->n_dev + 1, sizeof *s->dev, NRG_MAX_DEVICES);
+	struct nrg_device_info *nd;
 
 	if (r < 0)
 		return r;
-	s->dev[s->n_dev] = *d;
-	if (!s->dev[s->n_dev].source[0])
-		snprintf(s->dev[s->n_dev].source, sizeof s->dev[s->n_dev].source, "%s", src->ops->name);
+	nd = &s->dev[s->n_dev];
+	*nd = *d;
+	/* ids are unique in a session: a clash gets "-2", "-3", ... */
+	for (int k = 2; id_taken(s, nd->id) && k < 1000; k++)
+		snprintf(nd->id, sizeof nd->id, "%.24s-%d", d->id, k);
+	if (!nd->source[0])
+		snprintf(nd->source, sizeof nd->source, "%s", src->ops->name);
 	return (int)s->n_dev++;
 }
 

@@ -34,7 +34,7 @@ struct nrg_source {
 };
 
 /* Add a device found by this source; returns its global device index or -errno.
- * The session copies *d. */
+ * The session copies *d; an id already taken in the session gets "-2", "-3", ... appended. */
 int nrg__add_device(struct nrg_source *src, const struct nrg_device_info *d);
 /* Add a channel of device `dev` (global index); returns its index local to the source
  * (0 .. n_channels-1), which is its slot in read()'s vals, or -errno. */
