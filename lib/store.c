@@ -391,9 +391,17 @@ int nrg_store_open(nrg_store **out, const char *path, char *err, size_t errlen)
 	}
 	sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 	/* journal_mode needs the lock briefly when another process is creating the file too */
+	/* Switching a new file to WAL needs an exclusive lock and fails with SQLITE_BUSY at once,
+	 * without the busy handler, while another process opens it too: retry with short sleeps
+	 * for up to the busy timeout. */
 	rc = SQLITE_BUSY;
-	for (int i = 0; i < BEGIN_TRIES && (rc & 0xff) == SQLITE_BUSY; i++)
+	for (int i = 0; i < BUSY_TIMEOUT_MS / 5 && (rc & 0xff) == SQLITE_BUSY; i++) {
+		struct timespec ms5 = { 0, 5000000L };
+
+		if (i)
+			nanosleep(&ms5, NULL);
 		rc = exec_sql(db, "PRAGMA journal_mode=WAL");
+	}
 	if (rc == SQLITE_OK)
 		rc = exec_sql(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
 	if (rc != SQLITE_OK) {

@@ -397,13 +397,17 @@ static void test_blocks(void)
  * after each commit, write the count to fd (if >= 0). Exit status 0 on success. */
 static int writer_child(const char *path, int batches, int ready_fd, int go_fd, int fd)
 {
-	char err[512];
+	char err[512] = "";
 	nrg_store *st = NULL;
 	int64_t run;
 	char go;
 
-	if (nrg_store_open(&st, path, err, sizeof err) < 0 || create_run(st, &run) < 0)
+	if (nrg_store_open(&st, path, err, sizeof err) < 0 || create_run(st, &run) < 0) {
+		fprintf(stderr, "writer: %s\n", err[0] ? err : "cannot create the run");
+		if (ready_fd >= 0 && write(ready_fd, "f", 1) != 1) /* never leave the parent waiting */
+			return 2;
 		return 1;
+	}
 	if (ready_fd >= 0 && write(ready_fd, "r", 1) != 1)
 		return 2;
 	if (go_fd >= 0 && read(go_fd, &go, 1) != 1)
