@@ -18,9 +18,10 @@ struct nrg_counter {
 
 void nrg_counter_init(struct nrg_counter *c, uint64_t range);
 /* Feed a raw reading; returns the energy added since the previous reading (>= 0).
- * The first reading returns 0. A decrease is a wrap when range is set and the step back is
- * more than half the range; with no range (or a small step) it is a reset or glitch: 0 is
- * added, the counter resynchronises, and resets/backwards counts it. */
+ * The first reading returns 0. With a range, any decrease is one wrap (so readings up to one
+ * wrap period apart resolve). Without one, a fall below half the last value is a reset (0 is
+ * added, the counter resynchronises) and a smaller step back a glitch (ignored); resets and
+ * backwards count them. */
 uint64_t nrg_counter_update(struct nrg_counter *c, uint64_t raw);
 
 /* Energy in µJ of a linear power ramp p0 -> p1 (µW) over dt_us (trapezoid rule). */

@@ -58,6 +58,18 @@ static void fmt_j(char *buf, size_t n, bool have, double j)
 		snprintf(buf, n, "%.2f J", j);
 }
 
+/* What runtime x rated power would have said: the configured node rating if any, else the sum
+ * of the components' rated powers (GPU default limits, CPU TDPs). */
+static bool rated_guess(const struct nrg_report *r, const struct nrg_settings *s, double *j)
+{
+	if (s && s->rated_node_w > 0) {
+		*j = s->rated_node_w * r->duration_s;
+		return true;
+	}
+	*j = r->rated_guess_j;
+	return r->has_rated;
+}
+
 void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_settings *s)
 {
 	char cmd[256], a[32], b[32], c[32], d[32], e[32];
@@ -138,9 +150,11 @@ void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_se
 			fprintf(f, "  cost %.4g %s at %g per kWh%s\n", kwh * pue * s->price_per_kwh,
 				s->currency ? s->currency : "", s->price_per_kwh, pue != 1 ? ", with PUE" : "");
 	}
-	if (r->has_rated && r->has_node && r->node_j > 0)
+	double guess;
+
+	if (rated_guess(r, s, &guess) && r->has_node && r->node_j > 0)
 		fprintf(f, "  runtime x rated power would have guessed %.2f J (%.2fx what was measured)\n",
-			r->rated_guess_j, r->rated_guess_j / r->node_j);
+			guess, guess / r->node_j);
 	if (any_est)
 		fprintf(f, "  ESTIMATE: values marked so are a model, not a measurement\n");
 	fputc('\n', f);
@@ -238,7 +252,10 @@ void render_report_json(FILE *f, const struct nrg_report *r, const struct nrg_se
 	opt_num(&j, "cpu_j", r->has_cpu, r->cpu_j);
 	opt_num(&j, "dram_j", r->has_dram, r->dram_j);
 	opt_num(&j, "remainder_j", r->has_remainder, r->remainder_j);
-	opt_num(&j, "rated_guess_j", r->has_rated, r->rated_guess_j);
+	double guess;
+	bool have_guess = rated_guess(r, s, &guess);
+
+	opt_num(&j, "rated_guess_j", have_guess, guess);
 	json_end_obj(&j);
 
 	json_obj(&j, "total");

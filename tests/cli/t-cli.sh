@@ -44,20 +44,21 @@ grep -q "bad.conf:2: not a valid INI line" err; ok $? "naming the file and line"
 printf '[report]\nprice = cheap\n' >bad2.conf
 NRG_CONFIG=$PWD/bad2.conf "$NRG" runs 2>err; is $? 125 "a bad value stops nrg"
 grep -q "price = cheap: not a non-negative number" err; ok $? "naming the setting"
-printf '[report]\ngrid_intensity = 400\nprice = 0.3\ncurrency = EUR\npue = 1.5\n[rated]\ncpu_watts = 100\n' >f.conf
+printf '[report]\ngrid_intensity = 400\nprice = 0.3\ncurrency = EUR\npue = 1.5\n[rated]\ncpu_watts = 100\nnode_watts = 1000\n' >f.conf
 NRG_CONFIG=$PWD/f.conf "$NRG" run -q --json f.json -- "$NRG_DEMO" 0.3 >/dev/null 2>&1
 python3 - f.json <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 t = d["total"]
 assert t["pue"] == 1.5 and t["currency"] == "EUR", t
+assert abs(d["composition"]["rated_guess_j"] - 1000 * d["run"]["duration_s"]) < 1e-6, d["composition"]
 if t["energy_j"] is not None:
     kwh = t["energy_j"] / 3.6e6
     assert abs(t["co2e_g"] - kwh * 1.5 * 400) < 1e-9 and abs(t["cost"] - kwh * 1.5 * 0.3) < 1e-12, t
 else:
     assert t["co2e_g"] is None and t["cost"] is None, t
 PY
-ok $? "CO2e and cost follow the grid intensity, price and PUE (null when the energy is unknown)"
+ok $? "CO2e and cost follow the grid intensity, price and PUE (null when the energy is unknown); the node rating drives the guess"
 
 # --- exit status pass-through
 "$NRG" run -q -- true; is $? 0 "exit 0 passes through"

@@ -24,7 +24,8 @@ int main(void)
 		{ "reset of a 64-bit counter adds nothing", 0, { 9000000000ull, 9000001000ull, 5000ull, 6000ull }, 4,
 		  1000 + 1000, 0, 1, 0 },
 		{ "small step back is a glitch, not counted twice", 0, { 100000, 100500, 100400, 100600 }, 4, 600, 0, 0, 1 },
-		{ "step back under half the range is a glitch", 1000000, { 800000, 900000, 850000, 950000 }, 4, 150000, 0, 0, 1 },
+		{ "with a range any decrease is a wrap", 1000000, { 800000, 900000, 850000, 950000 }, 4,
+		  100000 + 950000 + 100000, 1, 0, 0 },
 	};
 
 	for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
@@ -55,10 +56,12 @@ int main(void)
 	is_i64(c.total, truth, "an hour at 300 W across %u wraps is exact", c.wraps);
 	ok(c.wraps >= 4, "the hour wrapped the counter several times");
 
-	/* Reading at the wrap time limit: just under half the range per step still resolves. */
+	/* Read just under one wrap period apart: 0.9 of the range per step still resolves. */
 	nrg_counter_init(&c, 1000);
 	nrg_counter_update(&c, 900);
-	is_i64(nrg_counter_update(&c, 300), 400, "a step of 0.4 range across the wrap");
+	is_i64(nrg_counter_update(&c, 800), 900, "a step of 0.9 range across the wrap");
+	is_i64(nrg_counter_update(&c, 700), 900, "and another");
+	is_i64(c.wraps, 2, "two wraps");
 
 	is_near(nrg_trapezoid_uj(1000000, 100000000, 200000000), 150000000.0, 1e-6,
 		"trapezoid: 100 W to 200 W over 1 s is 150 J");
