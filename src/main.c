@@ -141,8 +141,10 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
 		if (strcmp(argv[0], commands[i].name))
 			continue;
-		if (settings_load(&s, "nrg") < 0)
+		if (settings_load(&s, "nrg") < 0) {
+			settings_free(&s);
 			return NRG_EXIT_FAIL;
+		}
 		rc = commands[i].fn(argc, argv, &s);
 		settings_free(&s);
 		return rc;

@@ -137,7 +137,8 @@ kill -KILL $pid
 wait $pid 2>/dev/null
 pkill -f "sleep 30" 2>/dev/null
 is "$(sqlite3 kill.db 'pragma integrity_check')" "ok" "after SIGKILL the database passes integrity_check"
-"$NRG" runs --db kill.db | grep -q killed; ok $? "and the run shows as killed"
+"$NRG" runs --db kill.db >killed.txt 2>&1; grep -q killed killed.txt; ok $? "and the run shows as killed"
+grep -q killed killed.txt || diag "$(cat killed.txt)"
 "$NRG" report --db kill.db --json >killed.json; ok $? "and its report can be built"
 
 # --- two concurrent runs on one database
