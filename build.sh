@@ -40,8 +40,16 @@ demo)
 	./build/nrg list
 	echo
 	echo "== nrg run -- nrg-demo 3"
-	NRG_DATA_DIR=$PWD/data ./build/nrg run --db build/demo.db --json build/demo.json -- ./build/nrg-demo 3
+	export NRG_DATA_DIR=$PWD/data
+	./build/nrg run --db build/demo.db --json build/demo.json -- ./build/nrg-demo 3
 	echo "(the JSON report is in build/demo.json; 'nrg report --db build/demo.db' shows it again)"
+	if ! ./build/nrg list --json | python3 -c 'import json,sys; d=json.load(sys.stdin); sys.exit(0 if any(s["state"]=="found" for s in d["sources"]) else 1)'; then
+		echo
+		echo "== no sensor can be read here and the CPU model is not in data/cpu-tdp.tsv."
+		echo "   To show the labelled estimate, this demo now assumes a rated power of 100 W per"
+		echo "   CPU socket (for your node: [rated] cpu_watts in ~/.config/nrg/config)."
+		NRG_CPU_TDP_W=100 ./build/nrg run --db build/demo.db -- ./build/nrg-demo 3
+	fi
 	;;
 test)
 	install_deps

@@ -188,6 +188,22 @@ static bool counter_at(const struct series *s, uint64_t t, uint32_t update_us, d
 	return true;
 }
 
+static size_t next_valid(const struct series *s, size_t i)
+{
+	for (size_t x = i + 1; x < s->n; x++)
+		if (s->valid[x])
+			return x;
+	return SIZE_MAX;
+}
+
+static size_t prev_valid(const struct series *s, size_t i)
+{
+	for (size_t x = i; x-- > 0;)
+		if (s->valid[x])
+			return x;
+	return SIZE_MAX;
+}
+
 /* Cumulative energy (µJ) at time t of a power channel (trapezoid integral). */
 static bool power_at(const struct series *s, uint64_t t, double *out)
 {
@@ -205,11 +221,28 @@ static bool power_at(const struct series *s, uint64_t t, double *out)
 	}
 	if (i == SIZE_MAX && j == SIZE_MAX)
 		return false;
+	/* Before the first or after the last reading, hold that reading's power for up to two
+	 * sampling periods (a rate read over the interval before it, as the estimate's, is first
+	 * valid one period after the start); further away the energy is not known. */
 	if (i == SIZE_MAX) {
+		size_t k = next_valid(s, j);
+		uint64_t d = s->t[j] - t;
+
 		*out = s->cum[j];
+		if (k != SIZE_MAX && d <= 2 * (s->t[k] - s->t[j]))
+			*out -= (double)s->v[j] * (double)d * 1e-6;
 		return true;
 	}
-	if (j == SIZE_MAX || s->t[j] == s->t[i]) {
+	if (j == SIZE_MAX) {
+		size_t k = prev_valid(s, i);
+		uint64_t d = t - s->t[i];
+
+		*out = s->cum[i];
+		if (k != SIZE_MAX && d <= 2 * (s->t[i] - s->t[k]))
+			*out += (double)s->v[i] * (double)d * 1e-6;
+		return true;
+	}
+	if (s->t[j] == s->t[i]) {
 		*out = s->cum[i];
 		return true;
 	}
