@@ -161,6 +161,7 @@ struct nrg_run_info {
 	char state[12];        /* "running", "done", "killed" (never finished) */
 	char nrg_version[16];
 	char *settings_json;   /* free-form JSON object of factors etc., or NULL; owned */
+	uint64_t events_lost;  /* region events dropped by a full ring */
 };
 void nrg_run_info_free(struct nrg_run_info *ri);
 
@@ -205,6 +206,71 @@ struct nrg_recorder_stats {
 };
 void nrg_recorder_get_stats(const nrg_recorder *r, struct nrg_recorder_stats *out);
 
+struct nrg_report;
+
+/* ---- regions and events (phases) ------------------------------------------------------------
+ *
+ * A region is a named interval of the workload, with a kind, optional epoch and step numbers,
+ * and work units added while it is open. Regions nest per thread and may overlap across threads
+ * and processes. Every event is stamped on CLOCK_MONOTONIC where it happens.
+ *
+ * Where the events go: a process started under `nrg run` (or its children) finds the run's
+ * event ring named in the environment (NRG_EVENTS) and writes there, lock-free, in well under a
+ * microsecond; the running nrg stores the events with the samples. Without a ring, calls return
+ * -ENOTCONN at once and cost nothing measurable, unless the process started its own monitor
+ * (nrg_monitor_start), which samples the node in-process and records the regions itself.
+ * All these functions are thread-safe and async-signal-unsafe.
+ */
+
+enum nrg_region_kind { NRG_REGION_OTHER, NRG_REGION_TRAIN, NRG_REGION_EVAL, NRG_REGION_INFER };
+
+enum nrg_event_type {
+	NRG_EV_BEGIN = 1, /* a region opens */
+	NRG_EV_END = 2,   /* the innermost open region of that name on this thread closes */
+	NRG_EV_UNITS = 3, /* work done in the open regions of this thread */
+	NRG_EV_MARK = 4,  /* an instant */
+};
+
+#define NRG_NAME_MAX 48 /* region names are cut to 47 bytes */
+#define NRG_UNIT_MAX 16
+
+/* An event as stored and as read back from a run. */
+struct nrg_event {
+	uint64_t t_us;
+	int32_t pid, tid;
+	enum nrg_event_type type;
+	enum nrg_region_kind kind;
+	int64_t epoch, step;     /* -1 when not given */
+	double units;            /* NRG_EV_UNITS: amount of work */
+	char unit[NRG_UNIT_MAX]; /* "samples", "tokens", ... ("" = "units") */
+	char name[NRG_NAME_MAX];
+};
+
+/* Open a region. epoch/step: -1 when not applicable. Returns 0, -ENOTCONN when nobody is
+ * watching, -ENOBUFS if the ring was full (the event is lost and counted). */
+int nrg_region_begin(const char *name, enum nrg_region_kind kind, int64_t epoch, int64_t step);
+/* Close the innermost open region `name` of the calling thread. */
+int nrg_region_end(const char *name);
+/* Add work units (samples, tokens, ...) to the regions open on the calling thread. */
+int nrg_add_units(double n, const char *unit);
+/* Record an instant event. */
+int nrg_mark(const char *name);
+/* Whether events from this process reach a running nrg or a monitor. */
+bool nrg_watched(void);
+
+const char *nrg_region_kind_name(enum nrg_region_kind k);
+/* Parse "train", "eval", "infer", "other" (also "training", "evaluation", "inference").
+ * Returns 0 or -EINVAL. */
+int nrg_region_kind_parse(const char *s, enum nrg_region_kind *out);
+
+/* In-process monitor: measure this process's own regions without `nrg run`. Starts the sources
+ * and a recorder storing into db_path (NULL: a temporary file, removed at stop). Returns 0,
+ * -EALREADY if a monitor runs or the process is under `nrg run` (its events go there). */
+int nrg_monitor_start(const struct nrg_options *opt, const char *db_path, uint64_t interval_us,
+		      char *err, size_t errlen);
+/* Stop the monitor and build its report (regions included); *out as nrg_report_build. */
+int nrg_monitor_stop(struct nrg_report **out, char *err, size_t errlen);
+
 /* ---- report ------------------------------------------------------------------------------- */
 
 enum nrg_method { NRG_METHOD_NONE, NRG_METHOD_COUNTER, NRG_METHOD_POWER, NRG_METHOD_ESTIMATE };
@@ -224,6 +290,35 @@ struct nrg_device_report {
 	char why[256];          /* why energy is missing or partial, or "" */
 };
 
+/* Energy of one device within a region. */
+struct nrg_region_device {
+	int device;      /* index into nrg_report.devices */
+	bool has_energy;
+	double energy_j;
+};
+
+struct nrg_region_report {
+	char name[NRG_NAME_MAX];
+	enum nrg_region_kind kind;
+	int parent;              /* index into nrg_report.regions of the enclosing region, or -1 */
+	int depth;               /* 0 for a top-level region */
+	int32_t pid, tid;
+	int64_t epoch, step;     /* -1 when not given */
+	double start_s, end_s;   /* since the run's start */
+	bool closed;             /* false: still open when the run ended (closed at the end) */
+	bool has_units;
+	double units;
+	char unit[NRG_UNIT_MAX];
+	size_t n_devices;        /* one entry per report device */
+	struct nrg_region_device *devices;
+	bool has_energy;
+	double energy_j;         /* the node's energy in the region (as the run's total) */
+	double edp_js;           /* energy-delay product, J*s */
+	bool uncertain;          /* shorter than a sensor update, or too few readings */
+	double uncertainty_j;    /* bound on the error from sensor update periods */
+	char why[160];
+};
+
 struct nrg_report {
 	struct nrg_run_info run;
 	double duration_s;
@@ -237,6 +332,13 @@ struct nrg_report {
 	bool has_remainder; double remainder_j;   /* node meter minus components */
 	double measured_j, estimated_j;
 	bool has_rated; double rated_guess_j;     /* runtime x rated power */
+	/* phases */
+	size_t n_regions;
+	struct nrg_region_report *regions;        /* in start order */
+	double kind_j[4];                         /* node energy by region kind (top-level regions) */
+	bool has_kinds;
+	double unattributed_j;                    /* node energy outside every top-level region */
+	uint64_t events_lost;                     /* events dropped (full ring) */
 };
 
 /* Build the report of a stored run from its samples. *out is malloc'd; free with nrg_report_free. */

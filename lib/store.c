@@ -44,6 +44,8 @@ static const char *const migrations[] = {
 	" nrg_version TEXT,"
 	" settings TEXT,"         /* JSON object */
 	" pid INTEGER,"
+	" pid_start INTEGER,"     /* the process's start time (/proc/PID/stat field 22) */
+	" events_lost INTEGER NOT NULL DEFAULT 0," /* events dropped by a full ring */
 	" created_at INTEGER NOT NULL);" /* µs since the epoch */
 	"CREATE TABLE devices("
 	" run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
@@ -81,12 +83,14 @@ static const char *const migrations[] = {
 	" PRIMARY KEY (run_id, channel, seq));"
 	"CREATE TABLE events("
 	" run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,"
-	" seq INTEGER NOT NULL,"
-	" t_us INTEGER NOT NULL," /* CLOCK_MONOTONIC µs */
+	" seq INTEGER NOT NULL,"  /* order of arrival per run */
+	" t_us INTEGER NOT NULL," /* CLOCK_MONOTONIC µs where the event happened */
 	" pid INTEGER, tid INTEGER,"
-	" type TEXT NOT NULL,"    /* e.g. 'begin', 'end', 'mark' */
-	" name TEXT, kind TEXT, value REAL,"
-	" attrs TEXT,"            /* JSON object */
+	" type TEXT NOT NULL CHECK (type IN ('begin', 'end', 'units', 'mark')),"
+	" kind TEXT,"             /* train, eval, infer, other */
+	" name TEXT,"
+	" epoch INTEGER, step INTEGER," /* NULL when not given */
+	" units REAL, unit TEXT,"
 	" PRIMARY KEY (run_id, seq)) WITHOUT ROWID;"
 	"CREATE INDEX events_time ON events(run_id, t_us);"
 	"CREATE INDEX events_name ON events(run_id, name, t_us);"
@@ -99,11 +103,12 @@ enum {
 	S_PUT_BLOCK, S_PUT_DATA, S_BLOCKS, S_SUMMARIES,
 	S_RUN_INSERT, S_DEV_INSERT, S_CHAN_INSERT, S_RUN_FINISH, S_DEV_NOTE,
 	S_RUNS, S_RUN_GET, S_LATEST, S_DEVS, S_CHANS,
+	S_EV_INSERT, S_EV_SELECT, S_EV_LOST,
 	S_COUNT
 };
 
 #define RUN_COLS "id, host, command, start_wall_us, start_mono_us, end_mono_us, interval_us," \
-		 " exit_status, state, nrg_version, settings, pid"
+		 " exit_status, state, nrg_version, settings, pid, events_lost, pid_start"
 #define BLOCK_COLS "b.channel, b.seq, b.t_first, b.t_last, b.n, b.n_valid, b.v_min, b.v_max," \
 		   " b.cum_first, b.cum_last, b.covered_us"
 
@@ -124,8 +129,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			" WHERE b.run_id = ?1 AND b.channel = ?2 AND b.t_last >= ?3 AND b.t_first <= ?4"
 			" ORDER BY b.t_last, b.seq",
 	[S_RUN_INSERT] = "INSERT INTO runs(host, command, start_wall_us, start_mono_us, interval_us,"
-			 " state, nrg_version, settings, pid, created_at)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9)",
+			 " state, nrg_version, settings, pid, created_at, pid_start)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, 'running', ?6, ?7, ?8, ?9, ?10)",
 	[S_DEV_INSERT] = "INSERT INTO devices(run_id, idx, id, kind, role, parent, vendor, name, source,"
 			 " uuid, bus_id, path, visible, estimated, caps, rated_uw, limit_min_uw,"
 			 " limit_max_uw, limit_default_uw, note)"
@@ -145,6 +150,12 @@ static const char *const stmt_sql[S_COUNT] = {
 		   " note FROM devices WHERE run_id = ?1 ORDER BY idx",
 	[S_CHANS] = "SELECT idx, device, name, quantity, range_uj, update_us, window_us, slow, preferred"
 		    " FROM channels WHERE run_id = ?1 ORDER BY idx",
+	[S_EV_INSERT] = "INSERT INTO events(run_id, seq, t_us, pid, tid, type, kind, name, epoch, step, units, unit)"
+			" VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM events WHERE run_id = ?1),"
+			" ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	[S_EV_SELECT] = "SELECT t_us, pid, tid, type, kind, name, epoch, step, units, unit FROM events"
+			" WHERE run_id = ?1 ORDER BY t_us, seq",
+	[S_EV_LOST] = "UPDATE runs SET events_lost = events_lost + ?2 WHERE id = ?1",
 };
 
 struct nrg_store {
@@ -647,6 +658,33 @@ static int put_channel(nrg_store *st, int64_t run_id, size_t i, const struct nrg
 	return step_done(s);
 }
 
+/* Start time of a process in clock ticks since boot (/proc/PID/stat field 22), or 0. With the
+ * pid it names a process uniquely: pids are recycled, start times are not. */
+static uint64_t proc_start(pid_t pid)
+{
+	char path[64], buf[1024];
+	FILE *f;
+	size_t n;
+	const char *p;
+	unsigned long long v = 0;
+
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (!(f = fopen(path, "r")))
+		return 0;
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* the command name may hold spaces and ')': fields restart after the last ')' */
+	if (!(p = strrchr(buf, ')')))
+		return 0;
+	p++;
+	for (int field = 3; field < 22 && p; field++) /* p is before field `field` */
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p, " %llu", &v) != 1)
+		return 0;
+	return v;
+}
+
 int nrg_store_run_create(nrg_store *st, nrg_session *s, struct nrg_run_info *ri, int64_t *run_id)
 {
 	sqlite3_stmt *q = st->stmt[S_RUN_INSERT];
@@ -669,6 +707,7 @@ int nrg_store_run_create(nrg_store *st, nrg_session *s, struct nrg_run_info *ri,
 	bind_opt_text(q, 7, ri->settings_json);
 	sqlite3_bind_int64(q, 8, (int64_t)getpid());
 	sqlite3_bind_int64(q, 9, wall_now_us());
+	bind_opt_i64(q, 10, true, (int64_t)proc_start(getpid()));
 	if ((r = step_done(q)) < 0)
 		goto fail;
 	id = sqlite3_last_insert_rowid(st->db);
@@ -754,10 +793,11 @@ static int run_from(sqlite3_stmt *s, struct nrg_run_info *ri, const char *host)
 		nrg_run_info_free(ri);
 		return -ENOMEM;
 	}
-	/* NEEDSWORK: a recycled pid keeps a killed run "running"; storing the process start time
-	 * (/proc/PID/stat field 22) next to the pid would tell them apart. */
-	if (strcmp(ri->state, "running") == 0 && pid > 0 && pid <= INT32_MAX &&
-	    strcmp(ri->host, host) == 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+	ri->events_lost = (uint64_t)col_i64(s, 12, 0);
+	/* Gone, or the pid now belongs to another process (a different start time). */
+	if (strcmp(ri->state, "running") == 0 && pid > 0 && pid <= INT32_MAX && strcmp(ri->host, host) == 0 &&
+	    ((kill((pid_t)pid, 0) < 0 && errno == ESRCH) ||
+	     (sqlite3_column_type(s, 13) != SQLITE_NULL && proc_start((pid_t)pid) != (uint64_t)col_i64(s, 13, 0))))
 		snprintf(ri->state, sizeof ri->state, "killed");
 	return 0;
 }
@@ -969,4 +1009,111 @@ int nrg_store_run_layout(nrg_store *st, int64_t run_id, struct nrg_device_info *
 	*devs = d;
 	*chans = c;
 	return 0;
+}
+
+/* ---- events ------------------------------------------------------------------------------- */
+
+static const char *const event_types[] = { "", "begin", "end", "units", "mark" };
+
+int nrg_store_put_events(nrg_store *st, int64_t run_id, const struct nrg_event *ev, size_t n)
+{
+	sqlite3_stmt *s = st->stmt[S_EV_INSERT];
+	int r;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct nrg_event *e = &ev[i];
+
+		if (e->type < NRG_EV_BEGIN || e->type > NRG_EV_MARK)
+			continue;
+		sqlite3_bind_int64(s, 1, run_id);
+		sqlite3_bind_int64(s, 2, (int64_t)e->t_us);
+		sqlite3_bind_int(s, 3, e->pid);
+		sqlite3_bind_int(s, 4, e->tid);
+		sqlite3_bind_text(s, 5, event_types[e->type], -1, SQLITE_STATIC);
+		if (e->type == NRG_EV_BEGIN)
+			sqlite3_bind_text(s, 6, nrg_region_kind_name(e->kind), -1, SQLITE_STATIC);
+		else
+			sqlite3_bind_null(s, 6);
+		bind_opt_text(s, 7, e->name);
+		bind_opt_i64(s, 8, e->epoch >= 0, e->epoch);
+		bind_opt_i64(s, 9, e->step >= 0, e->step);
+		if (e->type == NRG_EV_UNITS) {
+			sqlite3_bind_double(s, 10, e->units);
+			bind_opt_text(s, 11, e->unit);
+		} else {
+			sqlite3_bind_null(s, 10);
+			sqlite3_bind_null(s, 11);
+		}
+		if ((r = step_done(s)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+int nrg_store_events(nrg_store *st, int64_t run_id, struct nrg_event **out, size_t *n)
+{
+	sqlite3_stmt *s;
+	bool fresh;
+	struct nrg_event *v = NULL;
+	size_t len = 0, cap = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = stmt_get(st, S_EV_SELECT, &s, &fresh)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, run_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct nrg_event *e;
+		const char *type = (const char *)sqlite3_column_text(s, 3);
+
+		if (len == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct nrg_event *nv = realloc(v, nc * sizeof *nv);
+
+			if (!nv) {
+				rc = SQLITE_NOMEM;
+				break;
+			}
+			v = nv;
+			cap = nc;
+		}
+		e = &v[len];
+		memset(e, 0, sizeof *e);
+		e->t_us = (uint64_t)sqlite3_column_int64(s, 0);
+		e->pid = sqlite3_column_int(s, 1);
+		e->tid = sqlite3_column_int(s, 2);
+		for (int t = NRG_EV_BEGIN; t <= NRG_EV_MARK; t++)
+			if (type && !strcmp(type, event_types[t]))
+				e->type = (enum nrg_event_type)t;
+		if (!e->type)
+			continue;
+		if (sqlite3_column_type(s, 4) != SQLITE_NULL)
+			nrg_region_kind_parse((const char *)sqlite3_column_text(s, 4), &e->kind);
+		if (sqlite3_column_type(s, 5) != SQLITE_NULL)
+			snprintf(e->name, sizeof e->name, "%s", (const char *)sqlite3_column_text(s, 5));
+		e->epoch = sqlite3_column_type(s, 6) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 6);
+		e->step = sqlite3_column_type(s, 7) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 7);
+		e->units = sqlite3_column_double(s, 8);
+		if (sqlite3_column_type(s, 9) != SQLITE_NULL)
+			snprintf(e->unit, sizeof e->unit, "%s", (const char *)sqlite3_column_text(s, 9));
+		len++;
+	}
+	stmt_put(s, fresh);
+	if (rc != SQLITE_DONE) {
+		free(v);
+		return errno_of(rc) ? errno_of(rc) : -EIO;
+	}
+	*out = v;
+	*n = len;
+	return 0;
+}
+
+int nrg_store_events_lost(nrg_store *st, int64_t run_id, uint64_t lost)
+{
+	sqlite3_stmt *s = st->stmt[S_EV_LOST];
+
+	sqlite3_bind_int64(s, 1, run_id);
+	sqlite3_bind_int64(s, 2, (int64_t)lost);
+	return step_done(s);
 }

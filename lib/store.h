@@ -25,6 +25,13 @@ int nrg_store_block_summaries(nrg_store *st, int64_t run_id, int channel, uint64
 /* Run SQLite's integrity check. Returns 0, or -EIO with the first problem in err. */
 int nrg_store_check(nrg_store *st, char *err, size_t errlen);
 
+/* Store events of a run (inside or outside a batch). Returns 0 or -errno. */
+int nrg_store_put_events(nrg_store *st, int64_t run_id, const struct nrg_event *ev, size_t n);
+/* All events of a run in time order (malloc'd array; caller frees). */
+int nrg_store_events(nrg_store *st, int64_t run_id, struct nrg_event **out, size_t *n);
+/* Add to the run's count of events lost to a full ring. */
+int nrg_store_events_lost(nrg_store *st, int64_t run_id, uint64_t lost);
+
 /* Devices and channels of a stored run (malloc'd arrays; caller frees). */
 int nrg_store_run_layout(nrg_store *st, int64_t run_id, struct nrg_device_info **devs, size_t *nd,
 			 struct nrg_channel_info **chans, size_t *nc);
