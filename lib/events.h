@@ -28,4 +28,8 @@ void nrg__events_local(struct nrg_ring *r);
  * `nrg mark` uses it to speak for its shell. Returns 0, -ENOTCONN, -ENOBUFS. */
 int nrg__event_emit(const struct nrg_event *ev);
 
+/* Have the recorder's writer store the events of this ring with the samples, about every
+ * second and at stop. The ring must outlive the recorder. */
+void nrg__recorder_events(nrg_recorder *r, struct nrg_ring *ring);
+
 #endif

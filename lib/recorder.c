@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "block.h"
+#include "events.h"
 #include "session.h"
 #include "store.h"
 
@@ -47,7 +48,14 @@ struct nrg_recorder {
 	int write_err;
 
 	struct nrg_recorder_stats stats; /* under ring_lock */
+
+	struct nrg_ring *events;      /* region events to drain into the store, or NULL */
+	struct nrg_event *ev_buf;     /* writer-owned: events collected, not yet stored */
+	size_t ev_len, ev_cap;
+	uint64_t ev_lost_stored;      /* events-lost count already added to the run */
 };
+
+#define EV_BATCH 4096
 
 static void push(nrg_recorder *r, const struct nrg_value *vals)
 {
@@ -189,7 +197,58 @@ static int drain(nrg_recorder *r, struct nrg_value *rec, bool *in_batch)
 	return err;
 }
 
-/* Store every open block (rewriting the row of a block still growing) and commit. */
+/* Take the region events that arrived off the ring (writer thread, every wake-up, so the ring
+ * empties about five times a second however rarely the store is written). */
+static int collect_events(nrg_recorder *r)
+{
+	struct nrg_ring *ring = __atomic_load_n(&r->events, __ATOMIC_ACQUIRE);
+	size_t n;
+
+	if (!ring)
+		return 0;
+	for (;;) {
+		if (r->ev_len == r->ev_cap) {
+			size_t cap = r->ev_cap ? r->ev_cap * 2 : EV_BATCH;
+			struct nrg_event *v = realloc(r->ev_buf, cap * sizeof *v);
+
+			if (!v)
+				return -ENOMEM;
+			r->ev_buf = v;
+			r->ev_cap = cap;
+		}
+		n = nrg_ring_drain(ring, r->ev_buf + r->ev_len, r->ev_cap - r->ev_len);
+		if (!n)
+			break;
+		r->ev_len += n;
+	}
+	return 0;
+}
+
+/* Store the collected events and the count of lost ones (inside the open batch). */
+static int store_events(nrg_recorder *r)
+{
+	struct nrg_ring *ring = __atomic_load_n(&r->events, __ATOMIC_ACQUIRE);
+	uint64_t lost;
+	int err;
+
+	if (!ring)
+		return 0;
+	if ((err = collect_events(r)) < 0)
+		return err;
+	if (r->ev_len && (err = nrg_store_put_events(r->st, r->run_id, r->ev_buf, r->ev_len)) < 0)
+		return err;
+	r->ev_len = 0;
+	lost = nrg_ring_dropped(ring);
+	if (lost > r->ev_lost_stored) {
+		if ((err = nrg_store_events_lost(r->st, r->run_id, lost - r->ev_lost_stored)) < 0)
+			return err;
+		r->ev_lost_stored = lost;
+	}
+	return 0;
+}
+
+/* Store every open block (rewriting the row of a block still growing) and the region events
+ * that arrived, and commit. */
 static int flush(nrg_recorder *r, bool *in_batch)
 {
 	int err;
@@ -199,6 +258,8 @@ static int flush(nrg_recorder *r, bool *in_batch)
 			return err;
 		*in_batch = true;
 	}
+	if ((err = store_events(r)) < 0)
+		return err;
 	for (size_t c = 0; c < r->n_chan; c++)
 		if ((err = put_open_block(r, c)) < 0)
 			return err;
@@ -230,6 +291,8 @@ static void *writer_main(void *arg)
 		pthread_mutex_unlock(&r->ring_lock);
 
 		err = drain(r, rec, &in_batch);
+		if (!err)
+			err = collect_events(r);
 		if (!err && (stop || nrg_now_us() - last_flush >= FLUSH_PERIOD_US)) {
 			err = flush(r, &in_batch);
 			last_flush = nrg_now_us();
@@ -369,6 +432,11 @@ out:
 	return rc;
 }
 
+void nrg__recorder_events(nrg_recorder *r, struct nrg_ring *ring)
+{
+	__atomic_store_n(&r->events, ring, __ATOMIC_RELEASE);
+}
+
 void nrg_recorder_get_stats(const nrg_recorder *r, struct nrg_recorder_stats *out)
 {
 	pthread_mutex_lock((pthread_mutex_t *)&r->ring_lock);
@@ -404,6 +472,7 @@ int nrg_recorder_stop(nrg_recorder *r)
 	free(r->mark_vals);
 	free(r->blocks);
 	free(r->enc);
+	free(r->ev_buf);
 	free(r);
 	return err;
 }

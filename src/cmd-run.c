@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "events.h"
+#include "nrg-config.h"
 
 #define SETTLE_MAX_US 300000u /* longest dense sampling after a bracket (coarse counters) */
 
@@ -30,9 +32,14 @@ static const char run_usage[] =
 	"      --no-source LIST     skip these sources\n"
 	"      --gpus LIST          measure only these GPUs (indices or UUIDs)\n"
 	"      --no-estimate        never estimate CPU power when no CPU sensor can be read\n"
+	"      --auto               instrument Python scripts without code changes: regions for\n"
+	"                           training, evaluation, inference and epochs (PyTorch, Keras,\n"
+	"                           Lightning, Hugging Face), samples as work units\n"
 	"  -h, --help               show this help\n"
 	"\n"
 	"Ctrl-C and SIGTERM reach the command; nrg then finishes the report and the store.\n"
+	"The command and its children can mark regions (nrg mark, the C API, the Python package):\n"
+	"they find the run through NRG_EVENTS in their environment.\n"
 	"nrg's own failures exit 125; a command that cannot be run exits 126 or 127.\n";
 
 static volatile sig_atomic_t child_pid;
@@ -87,6 +94,46 @@ static char *settings_json(const struct nrg_settings *s)
 	json_end_obj(&j);
 	fclose(f);
 	return buf;
+}
+
+/* The region event ring the command's processes write to, named in their environment, and
+ * what they need to write to it from Python (the library) and, with --auto, the start-up hook.
+ * Without a ring the run is still measured: regions are just not recorded. */
+static int events_setup(struct nrg_ring **ring, bool autoinst)
+{
+	const char *dir = getenv("XDG_RUNTIME_DIR"), *lib = getenv("NRG_LIBNRG");
+	char path[512], err[512], buf[8192];
+
+	if (!dir || !*dir || access(dir, W_OK) != 0)
+		dir = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+	snprintf(path, sizeof path, "%s/nrg-events-%d-%llu", dir, (int)getpid(), (unsigned long long)nrg_now_us());
+	if (nrg_ring_create(ring, path, NRG_RING_DEFAULT_CAP, err, sizeof err) < 0) {
+		warning("%s: regions will not be recorded", err);
+		*ring = NULL;
+	} else {
+		setenv("NRG_EVENTS", path, 1);
+	}
+	if (!lib || !*lib) {
+		snprintf(buf, sizeof buf, "%s/libnrg.so.0", NRG_LIBDIR);
+		if (access(buf, R_OK) == 0)
+			setenv("NRG_LIBNRG", buf, 1);
+	}
+	if (autoinst) {
+		const char *py = getenv("NRG_PYTHON_DIR"), *old = getenv("PYTHONPATH");
+		char pydir[512];
+
+		snprintf(pydir, sizeof pydir, "%s", py && *py ? py : NRG_DATADIR "/python");
+		if (access(pydir, R_OK) != 0) {
+			error("--auto: the Python support of nrg is not installed in %s", pydir);
+			hint("reinstall nrg, or set NRG_PYTHON_DIR to its bindings/python directory");
+			return -1;
+		}
+		snprintf(buf, sizeof buf, "%s/nrg_autostart:%s%s%s", pydir, pydir, old && *old ? ":" : "",
+			 old && *old ? old : "");
+		setenv("PYTHONPATH", buf, 1);
+		setenv("NRG_AUTO", "1", 1);
+	}
+	return 0;
 }
 
 /* fork the command; it waits on go_fd before exec, and reports an exec failure on err_fd. */
@@ -208,8 +255,9 @@ static int exit_code_of(int status)
 
 int cmd_run(int argc, char **argv, struct nrg_settings *s)
 {
-	enum { O_DB = 256, O_SOURCE, O_NO_SOURCE, O_GPUS, O_NO_ESTIMATE };
+	enum { O_DB = 256, O_SOURCE, O_NO_SOURCE, O_GPUS, O_NO_ESTIMATE, O_AUTO };
 	static const struct option longopts[] = {
+		{ "auto", no_argument, NULL, O_AUTO },
 		{ "db", required_argument, NULL, O_DB },
 		{ "gpus", required_argument, NULL, O_GPUS },
 		{ "help", no_argument, NULL, 'h' },
@@ -221,7 +269,8 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 		{ "source", required_argument, NULL, O_SOURCE },
 		{ 0 } };
 	const char *json_path = NULL;
-	bool quiet = false;
+	bool quiet = false, autoinst = false;
+	struct nrg_ring *ring = NULL;
 	int c, rc = NRG_EXIT_FAIL, status = 0, go_w = -1, err_r = -1, exec_err = 0;
 	nrg_session *se = NULL;
 	nrg_store *st = NULL;
@@ -252,6 +301,7 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 		case O_NO_SOURCE: settings_set(&s->no_sources, optarg); break;
 		case O_GPUS: settings_set(&s->gpus, optarg); break;
 		case O_NO_ESTIMATE: s->no_estimate = true; break;
+		case O_AUTO: autoinst = true; break;
 		default: fprintf(stderr, "hint: see 'nrg run --help'\n"); return NRG_EXIT_USAGE;
 		}
 	}
@@ -276,6 +326,8 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 		warning("no source could be read: the run is timed but its energy is unknown");
 		hint("'nrg list' says why each source is missing and how to fix it");
 	}
+	if (events_setup(&ring, autoinst) < 0)
+		goto out;
 	if (!(st = open_store(s)))
 		goto out;
 	if (gethostname(ri.host, sizeof ri.host) < 0)
@@ -295,6 +347,8 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 		error("%s", err[0] ? err : "cannot start sampling");
 		goto out;
 	}
+	if (ring)
+		nrg__recorder_events(rec, ring);
 
 	/* The command gets the terminal's signals itself; signals sent to nrg alone are
 	 * forwarded. Block them until the handlers know the child. */
@@ -390,6 +444,7 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 	sigaction(SIGQUIT, &old_quit, NULL);
 out:
 	nrg_recorder_stop(rec);
+	nrg_ring_destroy(ring);
 	nrg_report_free(rep);
 	nrg_run_info_free(&ri);
 	nrg_store_close(st);

@@ -100,6 +100,7 @@ static const struct {
 	{ "runs", cmd_runs, "list the stored runs" },
 	{ "report", cmd_report, "show the report of a stored run" },
 	{ "export", cmd_export, "export a run's samples as CSV or JSON" },
+	{ "mark", cmd_mark, "mark a region or an event of the running run (shell scripts)" },
 };
 
 static void usage(FILE *f)
