@@ -247,7 +247,7 @@ struct nrg_event {
 };
 
 /* Open a region. epoch/step: -1 when not applicable. Returns 0, -ENOTCONN when nobody is
- * watching, -ENOBUFS if the ring was full (the event is lost and counted). */
+ * watching, -ENOBUFS if the ring stayed full for 250 ms (the event is lost and counted). */
 int nrg_region_begin(const char *name, enum nrg_region_kind kind, int64_t epoch, int64_t step);
 /* Close the innermost open region `name` of the calling thread. */
 int nrg_region_end(const char *name);
@@ -295,6 +295,9 @@ struct nrg_region_device {
 	int device;      /* index into nrg_report.devices */
 	bool has_energy;
 	double energy_j;
+	bool has_peak;           /* highest reading of the preferred power channel in the region */
+	double peak_power_w;
+	uint64_t samples;        /* valid readings of the primary channel inside the region */
 };
 
 struct nrg_region_report {
@@ -319,6 +322,26 @@ struct nrg_region_report {
 	char why[160];
 };
 
+/* An instant (nrg_mark) of the run. */
+struct nrg_mark_report {
+	char name[NRG_NAME_MAX];
+	double t_s;              /* since the run's start */
+	int32_t pid, tid;
+};
+
+/* One epoch: the outermost regions carrying that epoch number (all ranks), time counted once. */
+struct nrg_epoch_report {
+	int64_t epoch;
+	double start_s, end_s;   /* first start, last end of its regions */
+	size_t n_regions;
+	bool has_energy;
+	double energy_j;         /* node energy over the union of its regions' intervals */
+	bool has_units;
+	double units;
+	char unit[NRG_UNIT_MAX];
+	bool uncertain;          /* one of its regions is */
+};
+
 struct nrg_report {
 	struct nrg_run_info run;
 	double duration_s;
@@ -339,7 +362,25 @@ struct nrg_report {
 	bool has_kinds;
 	double unattributed_j;                    /* node energy outside every top-level region */
 	uint64_t events_lost;                     /* events dropped (full ring) */
+	uint64_t events_unmatched;                /* an END or UNITS with no open region: ignored */
+	size_t n_marks;
+	struct nrg_mark_report *marks;            /* in time order */
+	size_t n_epochs;
+	struct nrg_epoch_report *epochs;          /* in epoch order */
 };
+
+/* Energy per epoch over the epochs left after skipping the first skip_first and the last
+ * skip_last (warm-up, tear-down). */
+struct nrg_epoch_summary {
+	size_t n;                /* epochs included */
+	int64_t first, last;     /* their epoch numbers (-1 when n == 0) */
+	double mean_j, stddev_j; /* per epoch (sample standard deviation; 0 when n < 2) */
+	bool has_units;          /* every included epoch has units */
+	double units, j_per_unit;
+};
+/* Fill *out from r->epochs. Returns 0, or -ENODATA when no epoch with a known energy remains. */
+int nrg_report_epoch_summary(const struct nrg_report *r, size_t skip_first, size_t skip_last,
+			     struct nrg_epoch_summary *out);
 
 /* Build the report of a stored run from its samples. *out is malloc'd; free with nrg_report_free. */
 int nrg_report_build(nrg_store *st, int64_t run_id, struct nrg_report **out, char *err, size_t errlen);

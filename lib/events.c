@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "events.h"
@@ -19,12 +21,14 @@
  * `capacity` 128-byte slots. Writers (any thread of any process) claim a slot by advancing
  * `head` with a compare-and-swap while head - tail < capacity, fill it, then publish it by
  * storing seq = claim + 1 with release order. The single reader (the recorder) copies slots
- * in claim order while their seq matches, then advances `tail`. A full ring drops the event
- * and counts it: a writer never waits.
+ * in claim order while their seq matches, then advances `tail`. On a full ring a writer
+ * waits for room at most FULL_WAIT_US (the recorder drains every 20 ms), then drops the event
+ * and counts it.
  */
 #define RING_MAGIC 0x31766567726e00ull /* "\0nrgev1" */
 #define SLOT_SIZE 128u
 #define STUCK_US 1000000u
+#define FULL_WAIT_US 250000u /* a writer waits at most this long for room, then drops */
 
 struct ring_header {
 	uint64_t magic;
@@ -248,7 +252,8 @@ int nrg__event_emit(const struct nrg_event *ev)
 {
 	struct ring_header *h;
 	struct slot *slots, *s;
-	uint64_t claim;
+	uint64_t claim, waited_since = 0;
+	unsigned spins = 0;
 
 	ring_of(&h, &slots);
 	if (!h)
@@ -256,11 +261,27 @@ int nrg__event_emit(const struct nrg_event *ev)
 	claim = atomic_load_explicit(&h->head, memory_order_relaxed);
 	do {
 		if (claim - atomic_load_explicit(&h->tail, memory_order_acquire) >= h->capacity) {
-			atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
-			return -ENOBUFS;
+			/* Full: the reader is behind. Give it up to FULL_WAIT_US, then drop. */
+			if (!waited_since)
+				waited_since = nrg_now_us();
+			else if (nrg_now_us() - waited_since > FULL_WAIT_US) {
+				atomic_fetch_add_explicit(&h->dropped, 1, memory_order_relaxed);
+				return -ENOBUFS;
+			}
+			if (spins++ < 64) {
+				sched_yield();
+			} else {
+				struct timespec ts = { 0, 50000 };
+
+				nanosleep(&ts, NULL);
+			}
+			claim = atomic_load_explicit(&h->head, memory_order_relaxed);
+			continue;
 		}
-	} while (!atomic_compare_exchange_weak_explicit(&h->head, &claim, claim + 1, memory_order_acq_rel,
-							 memory_order_relaxed));
+		if (atomic_compare_exchange_weak_explicit(&h->head, &claim, claim + 1, memory_order_acq_rel,
+							  memory_order_relaxed))
+			break;
+	} while (1);
 	s = &slots[claim & (h->capacity - 1)];
 	s->ev = *ev;
 	atomic_store_explicit(&s->seq, claim + 1, memory_order_release);

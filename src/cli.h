@@ -70,6 +70,9 @@ char *json_quote(const char *s);
 /* Report rendering. */
 void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_settings *s);
 void render_report_json(FILE *f, const struct nrg_report *r, const struct nrg_settings *s);
+/* How the text report shows regions: every one (all) or siblings of the same name grouped when
+ * there are many; the first and last epochs to leave out of the per-epoch summary. */
+void render_regions_view(bool all, size_t skip_first, size_t skip_last);
 /* Open the store named by the settings, printing a message with the fix on failure. */
 nrg_store *open_store(const struct nrg_settings *s);
 /* Resolve a RUN argument ("latest", an id, or NULL = latest). 0 or -1 after a message. */

@@ -1,4 +1,4 @@
-/* render.c - a run's report as text (for people, on stderr) and as JSON (the contract). */
+/* render.c - a run's report as text (for people, on stderr) and as JSON (the contract), regions included. */
 /* SPDX-License-Identifier: MIT */
 #include <math.h>
 #include <stdlib.h>
@@ -68,6 +68,268 @@ static bool rated_guess(const struct nrg_report *r, const struct nrg_settings *s
 	}
 	*j = r->rated_guess_j;
 	return r->has_rated;
+}
+
+/* ---- regions in the text report ------------------------------------------------------------ */
+
+#define REGIONS_COLLAPSE 40 /* more regions than this: siblings of one name show as one line */
+
+static struct {
+	bool all;
+	size_t skip_first, skip_last;
+} region_view;
+
+/* How render_report_text shows regions: every one (all), or, with more than REGIONS_COLLAPSE,
+ * siblings of one name as one line; the epoch summary leaves out the first skip_first and the
+ * last skip_last epochs. Applies to later calls; the default is grouped, nothing skipped. */
+void render_regions_view(bool all, size_t skip_first, size_t skip_last)
+{
+	region_view.all = all;
+	region_view.skip_first = skip_first;
+	region_view.skip_last = skip_last;
+}
+
+struct tree {
+	const struct nrg_report *r;
+	FILE *f;
+	int *first, *next; /* children lists in start order; first[n] lists the top-level regions */
+	bool group;
+};
+
+static void fmt_w(char *buf, size_t n, bool have, double w)
+{
+	if (have)
+		snprintf(buf, n, "%.1f", w);
+	else
+		snprintf(buf, n, "-");
+}
+
+static void fmt_per_unit(char *buf, size_t n, bool have_j, double j, bool have_u, double units, const char *unit)
+{
+	if (have_j && have_u && units > 0)
+		snprintf(buf, n, "%.4g J/%s", j / units, unit[0] ? unit : "unit");
+	else
+		snprintf(buf, n, "-");
+}
+
+static void tree_line(const struct tree *t, int depth, const char *name, const char *kind, const char *when,
+		      double dur, const char *energy, const char *avg, const char *per_unit, const char *edp,
+		      const char *flags)
+{
+	char label[64];
+	int ind = depth < 8 ? depth * 2 : 16;
+
+	snprintf(label, sizeof label, "%*s%s", ind, "", name);
+	fprintf(t->f, "  %-30s %-6s %-9s %9.3f %11s %9s %16s %9s%s%s\n", label, kind, when, dur, energy, avg,
+		per_unit, edp, flags[0] ? " " : "", flags);
+}
+
+static void tree_region(const struct tree *t, int i)
+{
+	const struct nrg_region_report *g = &t->r->regions[i];
+	double dur = g->end_s - g->start_s;
+	char when[32] = "-", e[32], avg[32], pu[48], edp[32], flags[200] = "";
+
+	if (g->epoch >= 0 && g->step >= 0)
+		snprintf(when, sizeof when, "e%lld s%lld", (long long)g->epoch, (long long)g->step);
+	else if (g->epoch >= 0)
+		snprintf(when, sizeof when, "e%lld", (long long)g->epoch);
+	else if (g->step >= 0)
+		snprintf(when, sizeof when, "s%lld", (long long)g->step);
+	fmt_j(e, sizeof e, g->has_energy, g->energy_j);
+	fmt_w(avg, sizeof avg, g->has_energy && dur > 0, dur > 0 ? g->energy_j / dur : 0);
+	fmt_per_unit(pu, sizeof pu, g->has_energy, g->energy_j, g->has_units, g->units, g->unit);
+	if (g->has_energy)
+		snprintf(edp, sizeof edp, "%.3g", g->edp_js);
+	else
+		snprintf(edp, sizeof edp, "-");
+	if (g->uncertain)
+		snprintf(flags, sizeof flags, "~ +/-%.2g J: %s", g->uncertainty_j, g->why);
+	else if (!g->has_energy && g->why[0])
+		snprintf(flags, sizeof flags, "! %s", g->why);
+	if (!g->closed)
+		snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "%sopen at the end", flags[0] ? "; " : "");
+	tree_line(t, g->depth, g->name, nrg_region_kind_name(g->kind), when, dur, e, avg, pu, edp, flags);
+}
+
+/* Siblings of one name, as one line: count, total and mean energy, J per unit. */
+static void tree_group(const struct tree *t, const int *m, size_t n)
+{
+	const struct nrg_region_report *g0 = &t->r->regions[m[0]];
+	double dur = 0, j = 0, units = 0, edp = 0;
+	size_t unc = 0, open = 0;
+	bool have_j = true, have_u = true;
+	char name[64], e[32], avg[32], pu[48], edps[32], flags[96] = "", mean[32];
+
+	for (size_t k = 0; k < n; k++) {
+		const struct nrg_region_report *g = &t->r->regions[m[k]];
+
+		dur += g->end_s - g->start_s;
+		have_j &= g->has_energy;
+		j += g->energy_j;
+		edp += g->edp_js;
+		have_u &= g->has_units && !strcmp(g->unit, g0->unit);
+		units += g->units;
+		unc += g->uncertain;
+		open += !g->closed;
+	}
+	snprintf(name, sizeof name, "%s x%zu", g0->name, n);
+	fmt_j(e, sizeof e, have_j, j);
+	fmt_w(avg, sizeof avg, have_j && dur > 0, dur > 0 ? j / dur : 0);
+	fmt_per_unit(pu, sizeof pu, have_j, j, have_u, units, g0->unit);
+	if (have_j)
+		snprintf(edps, sizeof edps, "%.3g", edp);
+	else
+		snprintf(edps, sizeof edps, "-");
+	fmt_j(mean, sizeof mean, have_j, j / (double)n);
+	snprintf(flags, sizeof flags, "mean %s", mean);
+	if (unc)
+		snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "; ~ %zu uncertain", unc);
+	if (open)
+		snprintf(flags + strlen(flags), sizeof flags - strlen(flags), "; %zu open at the end", open);
+	tree_line(t, g0->depth, name, nrg_region_kind_name(g0->kind), "-", dur, e, avg, pu, edps, flags);
+}
+
+/* The children of the regions in `parents` (-1: the top level), siblings of one name grouped
+ * when t->group, each followed by its own children. */
+static void tree_level(const struct tree *t, const int *parents, size_t np)
+{
+	size_t n = 0, k = 0;
+	int *kids, *m;
+	bool *done;
+
+	for (size_t p = 0; p < np; p++)
+		for (int c = t->first[parents[p] < 0 ? (int)t->r->n_regions : parents[p]]; c >= 0; c = t->next[c])
+			n++;
+	if (!n)
+		return;
+	kids = malloc(n * sizeof *kids);
+	m = malloc(n * sizeof *m);
+	done = calloc(n, sizeof *done);
+	if (!kids || !m || !done) {
+		free(kids);
+		free(m);
+		free(done);
+		return;
+	}
+	for (size_t p = 0; p < np; p++)
+		for (int c = t->first[parents[p] < 0 ? (int)t->r->n_regions : parents[p]]; c >= 0; c = t->next[c])
+			kids[k++] = c;
+	for (size_t i = 0; i < n; i++) {
+		size_t nm = 0;
+
+		if (done[i])
+			continue;
+		m[nm++] = kids[i];
+		done[i] = true;
+		for (size_t x = i + 1; t->group && x < n; x++)
+			if (!done[x] && !strcmp(t->r->regions[kids[x]].name, t->r->regions[kids[i]].name)) {
+				m[nm++] = kids[x];
+				done[x] = true;
+			}
+		if (nm == 1)
+			tree_region(t, m[0]);
+		else
+			tree_group(t, m, nm);
+		tree_level(t, m, nm);
+	}
+	free(kids);
+	free(m);
+	free(done);
+}
+
+static void render_regions(FILE *f, const struct nrg_report *r)
+{
+	struct tree t = { r, f, NULL, NULL, !region_view.all && r->n_regions > REGIONS_COLLAPSE };
+	int *last = NULL, top = -1;
+	char a[32];
+
+	if (r->n_regions) {
+		t.first = malloc((r->n_regions + 1) * sizeof *t.first);
+		t.next = malloc(r->n_regions * sizeof *t.next);
+		last = malloc((r->n_regions + 1) * sizeof *last);
+	}
+	if (r->n_regions && t.first && t.next && last) {
+		for (size_t i = 0; i <= r->n_regions; i++)
+			t.first[i] = last[i] = -1;
+		for (size_t i = 0; i < r->n_regions; i++) {
+			int p = r->regions[i].parent >= 0 ? r->regions[i].parent : (int)r->n_regions;
+
+			t.next[i] = -1;
+			if (last[p] < 0)
+				t.first[p] = (int)i;
+			else
+				t.next[last[p]] = (int)i;
+			last[p] = (int)i;
+		}
+		fprintf(f, "\n  %zu region%s%s\n", r->n_regions, r->n_regions == 1 ? "" : "s",
+			t.group ? " (siblings of one name grouped; --regions all lists each)" : "");
+		fprintf(f, "  %-30s %-6s %-9s %9s %11s %9s %16s %9s\n", "region", "kind", "epoch", "time s", "energy",
+			"avg W", "per unit", "EDP J*s");
+		tree_level(&t, &top, 1);
+	}
+	free(t.first);
+	free(t.next);
+	free(last);
+	if (r->n_marks) {
+		fprintf(f, "  marks:");
+		for (size_t i = 0; i < r->n_marks && i < 12; i++)
+			fprintf(f, "%s %s @%.3f s", i ? "," : "", r->marks[i].name, r->marks[i].t_s);
+		if (r->n_marks > 12)
+			fprintf(f, " (+%zu more)", r->n_marks - 12);
+		fputc('\n', f);
+	}
+	if (r->events_lost)
+		fprintf(f, "  ! %llu region events were lost (ring full): regions may be missing or end late\n",
+			(unsigned long long)r->events_lost);
+	if (r->events_unmatched)
+		fprintf(f, "  ! %llu END or UNITS event%s matched no open region (ignored)\n",
+			(unsigned long long)r->events_unmatched, r->events_unmatched == 1 ? "" : "s");
+	if (r->has_kinds) {
+		static const enum nrg_region_kind order[] = { NRG_REGION_TRAIN, NRG_REGION_EVAL, NRG_REGION_INFER,
+							      NRG_REGION_OTHER };
+
+		fprintf(f, "\n  %-14s %11s %7s\n", "by kind", "energy", "share");
+		for (size_t k = 0; k < 4; k++) {
+			fmt_j(a, sizeof a, true, r->kind_j[order[k]]);
+			fprintf(f, "  %-14s %11s %6.1f%%\n", nrg_region_kind_name(order[k]), a,
+				r->node_j > 0 ? r->kind_j[order[k]] / r->node_j * 100 : 0);
+		}
+		fmt_j(a, sizeof a, true, r->unattributed_j);
+		fprintf(f, "  %-14s %11s %6.1f%%\n", "unattributed", a, r->node_j > 0 ? r->unattributed_j / r->node_j * 100 : 0);
+		fprintf(f, "  (top-level regions; time where regions of one kind overlap counts once)\n");
+	}
+	if (r->n_epochs) {
+		struct nrg_epoch_summary es;
+		size_t hi = r->n_epochs > region_view.skip_last ? r->n_epochs - region_view.skip_last : 0;
+
+		fprintf(f, "\n  %6s %9s %11s %16s\n", "epoch", "time s", "energy", "per unit");
+		for (size_t i = 0; i < r->n_epochs; i++) {
+			const struct nrg_epoch_report *ep = &r->epochs[i];
+			char pu[48];
+
+			fmt_j(a, sizeof a, ep->has_energy, ep->energy_j);
+			fmt_per_unit(pu, sizeof pu, ep->has_energy, ep->energy_j, ep->has_units, ep->units, ep->unit);
+			fprintf(f, "  %6lld %9.3f %11s %16s%s%s\n", (long long)ep->epoch, ep->end_s - ep->start_s, a, pu,
+				ep->uncertain ? " ~" : "", i < region_view.skip_first || i >= hi ? " (skipped)" : "");
+		}
+		if (nrg_report_epoch_summary(r, region_view.skip_first, region_view.skip_last, &es) == 0) {
+			char m[32], sd[32];
+
+			fmt_j(m, sizeof m, true, es.mean_j);
+			fmt_j(sd, sizeof sd, true, es.stddev_j);
+			fprintf(f, "  epochs %lld..%lld (%zu", (long long)es.first, (long long)es.last, es.n);
+			if (region_view.skip_first || region_view.skip_last)
+				fprintf(f, "; first %zu and last %zu skipped", region_view.skip_first, region_view.skip_last);
+			fprintf(f, "): %s per epoch, stddev %s", m, sd);
+			if (es.has_units)
+				fprintf(f, ", %.4g J/%s", es.j_per_unit, r->epochs[0].unit[0] ? r->epochs[0].unit : "unit");
+			fputc('\n', f);
+		} else {
+			fprintf(f, "  no epoch left after skipping the first %zu and the last %zu\n", region_view.skip_first,
+				region_view.skip_last);
+		}
+	}
 }
 
 void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_settings *s)
@@ -157,6 +419,7 @@ void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_se
 			guess, guess / r->node_j);
 	if (any_est)
 		fprintf(f, "  ESTIMATE: values marked so are a model, not a measurement\n");
+	render_regions(f, r);
 	fputc('\n', f);
 }
 
@@ -179,6 +442,96 @@ static void factors(struct json *j, const struct nrg_report *r, const struct nrg
 	opt_num(j, "cost", r->has_node && s && s->price_per_kwh >= 0, s ? kwh * pue * s->price_per_kwh : NAN);
 	if (s && s->currency)
 		json_str(j, "currency", s->currency);
+}
+
+static void render_regions_json(struct json *j, const struct nrg_report *r)
+{
+	json_arr(j, "regions");
+	for (size_t i = 0; i < r->n_regions; i++) {
+		const struct nrg_region_report *g = &r->regions[i];
+		double dur = g->end_s - g->start_s;
+
+		json_obj(j, NULL);
+		json_str(j, "name", g->name);
+		json_str(j, "kind", nrg_region_kind_name(g->kind));
+		if (g->parent >= 0)
+			json_int(j, "parent", g->parent);
+		else
+			json_null(j, "parent");
+		json_int(j, "depth", g->depth);
+		opt_num(j, "epoch", g->epoch >= 0, (double)g->epoch);
+		opt_num(j, "step", g->step >= 0, (double)g->step);
+		json_num(j, "start_s", g->start_s);
+		json_num(j, "end_s", g->end_s);
+		json_num(j, "duration_s", dur);
+		json_bool(j, "closed", g->closed);
+		json_int(j, "pid", g->pid);
+		json_int(j, "tid", g->tid);
+		opt_num(j, "units", g->has_units, g->units);
+		json_str(j, "unit", g->has_units ? (g->unit[0] ? g->unit : "units") : NULL);
+		json_arr(j, "devices");
+		for (size_t d = 0; d < g->n_devices && d < r->n_devices; d++) {
+			const struct nrg_region_device *rd = &g->devices[d];
+
+			json_obj(j, NULL);
+			json_str(j, "id", r->devices[d].info.id);
+			opt_num(j, "energy_j", rd->has_energy, rd->energy_j);
+			opt_num(j, "peak_power_w", rd->has_peak, rd->peak_power_w);
+			json_int(j, "samples", (long long)rd->samples);
+			json_end_obj(j);
+		}
+		json_end_arr(j);
+		opt_num(j, "energy_j", g->has_energy, g->energy_j);
+		opt_num(j, "avg_power_w", g->has_energy && dur > 0, dur > 0 ? g->energy_j / dur : 0);
+		opt_num(j, "edp_js", g->has_energy, g->edp_js);
+		opt_num(j, "j_per_unit", g->has_energy && g->has_units && g->units > 0,
+			g->units > 0 ? g->energy_j / g->units : 0);
+		json_bool(j, "uncertain", g->uncertain);
+		opt_num(j, "uncertainty_j", g->has_energy, g->uncertainty_j);
+		json_str(j, "why", g->why[0] ? g->why : NULL);
+		json_end_obj(j);
+	}
+	json_end_arr(j);
+
+	json_obj(j, "phases");
+	opt_num(j, "train_j", r->has_kinds, r->kind_j[NRG_REGION_TRAIN]);
+	opt_num(j, "eval_j", r->has_kinds, r->kind_j[NRG_REGION_EVAL]);
+	opt_num(j, "infer_j", r->has_kinds, r->kind_j[NRG_REGION_INFER]);
+	opt_num(j, "other_j", r->has_kinds, r->kind_j[NRG_REGION_OTHER]);
+	opt_num(j, "unattributed_j", r->has_kinds, r->unattributed_j);
+	json_int(j, "events_lost", (long long)r->events_lost);
+	json_int(j, "events_unmatched", (long long)r->events_unmatched);
+	json_end_obj(j);
+
+	json_arr(j, "epochs");
+	for (size_t i = 0; i < r->n_epochs; i++) {
+		const struct nrg_epoch_report *ep = &r->epochs[i];
+
+		json_obj(j, NULL);
+		json_int(j, "epoch", ep->epoch);
+		json_num(j, "start_s", ep->start_s);
+		json_num(j, "end_s", ep->end_s);
+		json_int(j, "regions", (long long)ep->n_regions);
+		opt_num(j, "energy_j", ep->has_energy, ep->energy_j);
+		opt_num(j, "units", ep->has_units, ep->units);
+		json_str(j, "unit", ep->has_units ? (ep->unit[0] ? ep->unit : "units") : NULL);
+		opt_num(j, "j_per_unit", ep->has_energy && ep->has_units && ep->units > 0,
+			ep->units > 0 ? ep->energy_j / ep->units : 0);
+		json_bool(j, "uncertain", ep->uncertain);
+		json_end_obj(j);
+	}
+	json_end_arr(j);
+
+	json_arr(j, "marks");
+	for (size_t i = 0; i < r->n_marks; i++) {
+		json_obj(j, NULL);
+		json_str(j, "name", r->marks[i].name);
+		json_num(j, "t_s", r->marks[i].t_s);
+		json_int(j, "pid", r->marks[i].pid);
+		json_int(j, "tid", r->marks[i].tid);
+		json_end_obj(j);
+	}
+	json_end_arr(j);
 }
 
 void render_report_json(FILE *f, const struct nrg_report *r, const struct nrg_settings *s)
@@ -264,6 +617,7 @@ void render_report_json(FILE *f, const struct nrg_report *r, const struct nrg_se
 	json_num(&j, "estimated_j", r->estimated_j);
 	factors(&j, r, s);
 	json_end_obj(&j);
+	render_regions_json(&j, r);
 	json_end_obj(&j);
 	json_done(&j);
 }
