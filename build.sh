@@ -7,6 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 deps=(gcc meson ninja-build pkg-config libsqlite3-dev libsensors-dev libinih-dev sqlite3 python3 util-linux)
+# The tests also train a small network with Debian's PyTorch (CPU) under `nrg run --auto`.
+test_deps=(python3-torch)
 
 install_deps() {
 	local missing=()
@@ -52,6 +54,7 @@ demo)
 	fi
 	;;
 test)
+	deps+=("${test_deps[@]}")
 	install_deps
 	build build
 	meson test -C build --print-errorlogs
