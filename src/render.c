@@ -342,7 +342,9 @@ void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_se
 	fprintf(f, "  %.3f s, exit %d%s, sampled every %g ms\n", r->duration_s, r->run.exit_status,
 		strcmp(r->run.state, "done") ? " (run did not finish)" : "", (double)r->run.interval_us / 1000);
 	if (!r->n_devices) {
-		fprintf(f, "  no source could be read: energy unknown ('nrg list' says why)\n\n");
+		fprintf(f, "  no source could be read: energy unknown ('nrg list' says why)\n");
+		render_regions(f, r); /* their times and units are still known */
+		fputc('\n', f);
 		return;
 	}
 	fprintf(f, "\n  %-14s %-8s %-8s %11s %9s %9s %8s %6s\n", "device", "source", "method", "energy",

@@ -117,6 +117,42 @@ is "$(head -1 samples.csv)" "time_s,device,channel,value,unit" "CSV header"
 "$NRG" export --json "$id" >samples.json && python3 -c 'import json,sys; json.load(open(sys.argv[1]))' samples.json
 ok $? "nrg export --json parses"
 
+# --- regions marked from a shell script
+cat >marks.sh <<'SH'
+"$NRG" mark begin train --kind train
+"$NRG" mark begin epoch --epoch 0 --kind train; sleep 0.3; "$NRG" mark end epoch --units 64 --unit samples
+"$NRG" mark begin epoch --epoch 1 --kind train; sleep 0.3; "$NRG" mark end epoch --units 64 --unit samples
+"$NRG" mark event checkpoint
+"$NRG" mark end train
+"$NRG" mark begin eval --kind eval; sleep 0.2; "$NRG" mark end eval --units 32 --unit samples
+SH
+NRG="$NRG" "$NRG" run -q -i 20ms --json marks.json -- bash marks.sh; ok $? "a script marking regions with nrg mark"
+python3 - marks.json <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+r = d["regions"]
+names = [(x["name"], x["kind"], x["epoch"]) for x in r]
+assert names == [("train", "train", None), ("epoch", "train", 0), ("epoch", "train", 1), ("eval", "eval", None)], names
+assert r[1]["parent"] == 0 and r[2]["parent"] == 0 and r[3]["parent"] is None, r
+assert r[0]["units"] == 128 and r[0]["unit"] == "samples", r[0]   # train sums its epochs
+assert r[3]["units"] == 32, r[3]
+for x in r:
+    assert x["end_s"] > x["start_s"] and x["closed"], x
+    assert "devices" in x and "energy_j" in x, x
+assert 0.25 < r[1]["end_s"] - r[1]["start_s"] < 1.5, r[1]
+assert any(m["name"] == "checkpoint" for m in d["marks"]), d["marks"]
+for k in ["train_j", "eval_j", "infer_j", "other_j", "unattributed_j", "events_lost"]:
+    assert k in d["phases"], d["phases"]
+assert d["phases"]["events_lost"] == 0
+PY
+ok $? "the report's regions: tree, kinds, epochs, units, marks and phases"
+"$NRG" report --regions all --skip-epochs 1,0 >regions.txt; ok $? "nrg report --regions all --skip-epochs 1,0"
+grep -q "epoch" regions.txt; ok $? "shows the epochs"
+"$NRG" report --skip-epochs x,1 2>err; is $? 2 "a bad --skip-epochs is refused"
+"$NRG" mark begin x 2>err; is $? 1 "nrg mark outside a run fails"
+grep -q "not inside 'nrg run'" err; ok $? "and says so"
+"$NRG" mark sideways x 2>err; is $? 2 "nrg mark with a bad verb is a usage error"
+
 # --- the database
 "$NRG" runs --db /nonexistent-dir/x.db 2>err; ok $(( $? == 0 )) "an unusable database fails"
 grep -q "hint: choose the database" err; ok $? "with the fix"
