@@ -191,7 +191,7 @@ int nrg_recorder_start(nrg_recorder **out, nrg_session *s, nrg_store *st, int64_
 /* Take one sample now, from the caller's thread (a bracket); *t_us gets its time. */
 int nrg_recorder_mark(nrg_recorder *r, uint64_t *t_us);
 /* Sample densely (about every millisecond) from the caller's thread until every energy counter
- * has changed value `changes` times, max_us passed, or until(ctx) returns true (checked every
+ * has been seen to change value `changes` times within 2 ms of the reading before, max_us passed, or until(ctx) returns true (checked every
  * millisecond; may be NULL), so the report can place the counters' update instants next to a
  * bracket precisely. Returns 1 if until() ended it, else 0, or -errno. */
 int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us, bool (*until)(void *ctx),

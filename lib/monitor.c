@@ -133,7 +133,7 @@ int nrg_monitor_start(const struct nrg_options *opt, const char *db_path, uint64
 	nrg_recorder_mark(mon.rec, &mon.t_start);
 	gettimeofday(&tv, NULL);
 	mon.wall_start = (int64_t)tv.tv_sec * 1000000 + tv.tv_usec;
-	nrg_recorder_settle(mon.rec, 2, 300000, NULL, NULL);
+	nrg_recorder_settle(mon.rec, 2, 500000, NULL, NULL);
 	mon.on = true;
 	pthread_mutex_unlock(&mon.lock);
 	return 0;
@@ -156,7 +156,7 @@ int nrg_monitor_stop(struct nrg_report **out, char *err, size_t errlen)
 		return -ENOENT;
 	}
 	nrg_recorder_mark(mon.rec, &t_end);
-	nrg_recorder_settle(mon.rec, 1, 300000, NULL, NULL);
+	nrg_recorder_settle(mon.rec, 2, 500000, NULL, NULL);
 	nrg__events_local(NULL);
 	r = nrg_recorder_stop(mon.rec);
 	mon.rec = NULL;

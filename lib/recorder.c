@@ -16,6 +16,7 @@
 #define FLUSH_PERIOD_US 1000000u /* open blocks reach the store at least this often */
 #define RING_SECONDS 10u         /* queue depth between sampler and writer */
 #define RING_MIN 1024u
+#define SETTLE_PRECISE_US 2000u /* an update seen this soon after the last reading is placed */
 #define RING_MAX_BYTES (64u << 20)
 
 struct nrg_recorder {
@@ -388,12 +389,13 @@ int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us, bool
 {
 	size_t n = r->n_chan;
 	int64_t *last = calloc(n ? n : 1, sizeof *last);
+	uint64_t *last_t = calloc(n ? n : 1, sizeof *last_t);
 	unsigned *seen = calloc(n ? n : 1, sizeof *seen);
 	bool *have = calloc(n ? n : 1, sizeof *have);
 	uint64_t t_end = nrg_now_us() + max_us;
 	int rc = 0;
 
-	if (!last || !seen || !have) {
+	if (!last || !last_t || !seen || !have) {
 		rc = -ENOMEM;
 		goto out;
 	}
@@ -409,10 +411,14 @@ int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us, bool
 
 			if (ci->quantity != NRG_Q_ENERGY || !v->valid)
 				continue;
-			if (have[c] && v->v != last[c])
+			/* Only an update seen within SETTLE_PRECISE_US of the previous reading places
+			 * it in time; on a loaded machine a late reading does not count, and the
+			 * dense sampling goes on to the next update. */
+			if (have[c] && v->v != last[c] && v->t_us - last_t[c] <= SETTLE_PRECISE_US)
 				seen[c]++;
 			have[c] = true;
 			last[c] = v->v;
+			last_t[c] = v->t_us;
 		}
 		pthread_mutex_unlock(&r->read_lock);
 		for (size_t c = 0; c < n; c++)
@@ -428,6 +434,7 @@ int nrg_recorder_settle(nrg_recorder *r, unsigned changes, uint64_t max_us, bool
 	}
 out:
 	free(last);
+	free(last_t);
 	free(seen);
 	free(have);
 	return rc;

@@ -15,7 +15,7 @@
 #include "events.h"
 #include "nrg-config.h"
 
-#define SETTLE_MAX_US 300000u /* longest dense sampling after a bracket (coarse counters) */
+#define SETTLE_MAX_US 500000u /* longest dense sampling after a bracket (coarse counters) */
 
 static const char run_usage[] =
 	"usage: nrg run [options] [--] COMMAND [ARG...]\n"
@@ -397,7 +397,7 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 	status = ch.status;
 	child_pid = 0;
 	nrg_recorder_mark(rec, &t_end);
-	nrg_recorder_settle(rec, 1, SETTLE_MAX_US, NULL, NULL);
+	nrg_recorder_settle(rec, 2, SETTLE_MAX_US, NULL, NULL); /* two: the update period too */
 	rc = exit_code_of(status);
 	/* Averaged power describes the past: where a device's energy comes from such power (no
 	 * counter), keep sampling for half its window so the end of the run is seen. */
