@@ -3,6 +3,7 @@
 # SPDX-License-Identifier: MIT
 set -euo pipefail
 b=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
 secs=${BENCH_SECONDS:-10}
 nvml=$b/tests/fake/libnvidia-ml.so.1
 echo "# machine: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //'), $(nproc) cores, $(uname -r)"
@@ -13,7 +14,7 @@ root=$(echo "$out" | sed -n 's/^(ROOT=\([^ ]*\) .*/\1/p')
 echo
 echo "== side by side: a Python sampler reading the same files and the same NVML library"
 for rate in 10 100 1000; do
-	python3 "$(dirname "$0")/py-sampler.py" "$root" "$nvml" $rate "$secs"
+	python3 "$here/py-sampler.py" "$root" "$nvml" $rate "$secs"
 done
 rm -rf "$root"
 echo
@@ -24,4 +25,13 @@ base=$(t true)
 with=$(NRG_NVML_LIB=$nvml t "$b/nrg" run -q --db "$tmp/s.db" -- true)
 none=$(NRG_NVML_LIB=/nonexistent t "$b/nrg" run -q --db "$tmp/s.db" -- true)
 echo "true alone: ${base} us; under nrg run (no sources): ${none} us; under nrg run (4 fake GPUs): ${with} us"
+rm -rf "$tmp"
+
+echo
+echo "== marking regions: C API (bench-regions) and Python (py-regions.py)"
+"$b/bench/bench-regions"
+export NRG_LIBNRG=$b/libnrg.so PYTHONPATH=$here/../bindings/python${PYTHONPATH:+:$PYTHONPATH}
+python3 "$here/py-regions.py" "$nvml"
+tmp=$(mktemp -d)
+NRG_NVML_LIB=/nonexistent "$b/nrg" run -q --db "$tmp/r.db" -- python3 "$here/py-regions.py" "$nvml"
 rm -rf "$tmp"
