@@ -171,11 +171,19 @@ static bool counter_at(const struct series *s, uint64_t t, uint32_t update_us, d
 	tick_bounds(s, p, have_p, k, update_us, &lo_p, &hi_p, &est_p);
 	tick_bounds(s, jp, true, j, update_us, &lo_n, &hi_n, &est_n);
 	T = isnan(period) ? tick_period(s, update_us) : period;
-	/* Where the earlier update was seen coarsely, place it one period before the next. */
-	if (T > 0 && hi_p - lo_p > 2 * (hi_n - lo_n) && hi_n - hi_p < T) {
+	/* Updates come every period T: where one of the two was seen coarsely and the other
+	 * precisely, place the coarse one a period away from the precise one, if that fits what
+	 * was seen of it (else more than one update lies between, or they are irregular). */
+	if (T > 0 && hi_p - lo_p > 2 * (hi_n - lo_n)) {
 		double cand = est_n - T;
 
-		est_p = cand < lo_p ? lo_p : cand > hi_p ? hi_p : cand;
+		if (cand > lo_p - 500 && cand <= hi_p + 500)
+			est_p = cand < lo_p ? lo_p : cand > hi_p ? hi_p : cand;
+	} else if (T > 0 && hi_n - lo_n > 2 * (hi_p - lo_p) && have_p) {
+		double cand = est_p + T;
+
+		if (cand > lo_n - 500 && cand <= hi_n + 500)
+			est_n = cand < lo_n ? lo_n : cand > hi_n ? hi_n : cand;
 	}
 	if (!have_p && !(T > 0))
 		est_p = (double)s->t[k];
