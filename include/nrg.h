@@ -391,6 +391,24 @@ void nrg_report_free(struct nrg_report *r);
 int nrg_channel_energy_between(nrg_store *st, int64_t run_id, int channel, uint64_t t0_us,
 			       uint64_t t1_us, double *uj);
 
+/* Factors for the derived figures of a report; a negative number (or NULL) means unset. */
+struct nrg_factors {
+	double grid_g_per_kwh; /* CO2e intensity of the electricity, g per kWh */
+	double price_per_kwh;
+	const char *currency;
+	double pue;            /* power usage effectiveness of the site (>= 1) */
+	double rated_node_w;   /* the node's rated power, for the runtime x rated guess */
+};
+
+/* Write the report as JSON (the contract of docs/nrg.1, JSON REPORT). fx may be NULL.
+ * Returns 0 or -EIO. */
+int nrg_report_write_json(const struct nrg_report *r, const struct nrg_factors *fx, FILE *f);
+/* The same as a malloc'd string (caller frees), or NULL when out of memory. */
+char *nrg_report_json(const struct nrg_report *r, const struct nrg_factors *fx);
+/* What runtime x rated power would have guessed (J): fx->rated_node_w if set, else the sum of
+ * the components' rated powers. Returns false when no rating is known. */
+bool nrg_report_rated_guess(const struct nrg_report *r, const struct nrg_factors *fx, double *j);
+
 const char *nrg_kind_name(enum nrg_kind k);
 const char *nrg_role_name(enum nrg_role r);
 const char *nrg_method_name(enum nrg_method m);

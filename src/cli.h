@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "json.h"
 #include "nrg.h"
 
 /* Exit statuses of nrg itself (a wrapped command's own status passes through). */
@@ -46,30 +47,10 @@ void error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Minimal streaming JSON writer with correct string escaping. */
-struct json {
-	FILE *f;
-	int depth;
-	bool first[32];
-	bool pretty;
-};
-void json_begin(struct json *j, FILE *f, bool pretty);
-void json_obj(struct json *j, const char *key);   /* open an object (key NULL inside arrays) */
-void json_arr(struct json *j, const char *key);
-void json_end_obj(struct json *j);
-void json_end_arr(struct json *j);
-void json_str(struct json *j, const char *key, const char *v); /* v NULL -> null */
-void json_num(struct json *j, const char *key, double v);      /* non-finite -> null */
-void json_int(struct json *j, const char *key, long long v);
-void json_bool(struct json *j, const char *key, bool v);
-void json_null(struct json *j, const char *key);
-void json_done(struct json *j); /* final newline */
-/* The JSON string literal of s (quoted, escaped) into a malloc'd string. */
-char *json_quote(const char *s);
-
 /* Report rendering. */
 void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_settings *s);
-void render_report_json(FILE *f, const struct nrg_report *r, const struct nrg_settings *s);
+/* The report factors of the settings (borrowed strings: valid while s is). */
+struct nrg_factors factors_of(const struct nrg_settings *s);
 /* How the text report shows regions: every one (all) or siblings of the same name grouped when
  * there are many; the first and last epochs to leave out of the per-epoch summary. */
 void render_regions_view(bool all, size_t skip_first, size_t skip_last);

@@ -108,7 +108,7 @@ int cmd_export(int argc, char **argv, struct nrg_settings *s)
 		case NRG_Q_TEMP: x.unit = "C"; x.scale = 1e-3; break;
 		}
 		if (as_json) {
-			char *d = json_quote(x.dev), *n = json_quote(x.chan);
+			char *d = nrg_json_quote(x.dev), *n = nrg_json_quote(x.chan);
 
 			printf("%s{\"device\":%s,\"channel\":%s,\"unit\":\"%s\",\"samples\":[", i ? "," : "",
 			       d ? d : "\"\"", n ? n : "\"\"", x.unit);

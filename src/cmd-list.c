@@ -43,45 +43,45 @@ static void caps_text(uint32_t caps, char *buf, size_t n)
 
 static void list_json(nrg_session *se)
 {
-	struct json j;
+	struct nrg_json j;
 	char caps[256];
 
-	json_begin(&j, stdout, true);
-	json_obj(&j, NULL);
-	json_arr(&j, "sources");
+	nrg_json_begin(&j, stdout, true);
+	nrg_json_obj(&j, NULL);
+	nrg_json_arr(&j, "sources");
 	for (size_t i = 0; i < nrg_source_count(se); i++) {
 		const struct nrg_source_status *ss = nrg_source_get(se, i);
 
-		json_obj(&j, NULL);
-		json_str(&j, "name", ss->name);
-		json_str(&j, "summary", ss->summary);
-		json_str(&j, "state", nrg_source_state_name(ss->state));
-		json_str(&j, "reason", ss->reason);
-		json_str(&j, "fix", ss->fix[0] ? ss->fix : NULL);
-		json_arr(&j, "devices");
+		nrg_json_obj(&j, NULL);
+		nrg_json_str(&j, "name", ss->name);
+		nrg_json_str(&j, "summary", ss->summary);
+		nrg_json_str(&j, "state", nrg_source_state_name(ss->state));
+		nrg_json_str(&j, "reason", ss->reason);
+		nrg_json_str(&j, "fix", ss->fix[0] ? ss->fix : NULL);
+		nrg_json_arr(&j, "devices");
 		for (int d = ss->first_device; ss->state == NRG_SOURCE_FOUND && d < ss->first_device + ss->n_devices; d++) {
 			const struct nrg_device_info *di = nrg_device_get(se, (size_t)d);
 
-			json_obj(&j, NULL);
-			json_str(&j, "id", di->id);
-			json_str(&j, "kind", nrg_kind_name(di->kind));
-			json_str(&j, "role", nrg_role_name(di->role));
-			json_str(&j, "name", di->name);
-			json_bool(&j, "estimated", di->estimated);
-			json_bool(&j, "visible", di->visible);
+			nrg_json_obj(&j, NULL);
+			nrg_json_str(&j, "id", di->id);
+			nrg_json_str(&j, "kind", nrg_kind_name(di->kind));
+			nrg_json_str(&j, "role", nrg_role_name(di->role));
+			nrg_json_str(&j, "name", di->name);
+			nrg_json_bool(&j, "estimated", di->estimated);
+			nrg_json_bool(&j, "visible", di->visible);
 			caps_text(di->caps, caps, sizeof caps);
-			json_str(&j, "offers", caps);
+			nrg_json_str(&j, "offers", caps);
 			if (di->rated_uw > 0)
-				json_num(&j, "rated_power_w", (double)di->rated_uw * 1e-6);
-			json_str(&j, "note", di->note[0] ? di->note : NULL);
-			json_end_obj(&j);
+				nrg_json_num(&j, "rated_power_w", (double)di->rated_uw * 1e-6);
+			nrg_json_str(&j, "note", di->note[0] ? di->note : NULL);
+			nrg_json_end_obj(&j);
 		}
-		json_end_arr(&j);
-		json_end_obj(&j);
+		nrg_json_end_arr(&j);
+		nrg_json_end_obj(&j);
 	}
-	json_end_arr(&j);
-	json_end_obj(&j);
-	json_done(&j);
+	nrg_json_end_arr(&j);
+	nrg_json_end_obj(&j);
+	nrg_json_done(&j);
 }
 
 int cmd_list(int argc, char **argv, struct nrg_settings *s)

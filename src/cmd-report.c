@@ -88,7 +88,11 @@ int cmd_report(int argc, char **argv, struct nrg_settings *s)
 		hint("'nrg runs' lists the stored runs");
 		rc = 1;
 	} else if (as_json) {
-		render_report_json(stdout, rep, s);
+		{
+			struct nrg_factors fx = factors_of(s);
+
+			nrg_report_write_json(rep, &fx, stdout);
+		}
 	} else {
 		render_report_text(stdout, rep, s);
 	}

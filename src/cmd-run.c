@@ -63,7 +63,7 @@ static char *command_json(char **argv)
 		return NULL;
 	fputc('[', f);
 	for (int i = 0; argv[i]; i++) {
-		char *q = json_quote(argv[i]);
+		char *q = nrg_json_quote(argv[i]);
 
 		fprintf(f, "%s%s", i ? "," : "", q ? q : "\"\"");
 		free(q);
@@ -78,20 +78,20 @@ static char *settings_json(const struct nrg_settings *s)
 	char *buf = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&buf, &len);
-	struct json j;
+	struct nrg_json j;
 
 	if (!f)
 		return NULL;
-	json_begin(&j, f, false);
-	json_obj(&j, NULL);
-	json_int(&j, "interval_us", (long long)s->interval_us);
+	nrg_json_begin(&j, f, false);
+	nrg_json_obj(&j, NULL);
+	nrg_json_int(&j, "interval_us", (long long)s->interval_us);
 	if (s->sources)
-		json_str(&j, "sources", s->sources);
+		nrg_json_str(&j, "sources", s->sources);
 	if (s->no_sources)
-		json_str(&j, "no_sources", s->no_sources);
+		nrg_json_str(&j, "no_sources", s->no_sources);
 	if (s->gpus)
-		json_str(&j, "gpus", s->gpus);
-	json_end_obj(&j);
+		nrg_json_str(&j, "gpus", s->gpus);
+	nrg_json_end_obj(&j);
 	fclose(f);
 	return buf;
 }
@@ -432,7 +432,11 @@ int cmd_run(int argc, char **argv, struct nrg_settings *s)
 			if (!f) {
 				error("cannot write %s: %s", json_path, strerror(errno));
 			} else {
-				render_report_json(f, rep, s);
+				{
+					struct nrg_factors fx = factors_of(s);
+
+					nrg_report_write_json(rep, &fx, f);
+				}
 				if (f != stdout && fclose(f) != 0)
 					error("cannot write %s: %s", json_path, strerror(errno));
 			}

@@ -1,4 +1,4 @@
-/* render.c - a run's report as text (for people, on stderr) and as JSON (the contract), regions included. */
+/* render.c - a run's report as text, for people (regions included); JSON is libnrg's. */
 /* SPDX-License-Identifier: MIT */
 #include <math.h>
 #include <stdlib.h>
@@ -6,18 +6,6 @@
 #include <time.h>
 
 #include "cli.h"
-
-static void rfc3339(int64_t wall_us, char *buf, size_t n)
-{
-	time_t t = (time_t)(wall_us / 1000000);
-	struct tm tm;
-
-	if (wall_us <= 0 || !gmtime_r(&t, &tm) || !strftime(buf, n, "%Y-%m-%dT%H:%M:%S", &tm)) {
-		snprintf(buf, n, "unknown");
-		return;
-	}
-	snprintf(buf + strlen(buf), n - strlen(buf), ".%03dZ", (int)(wall_us % 1000000 / 1000));
-}
 
 /* The command line from its JSON array, for display (best effort, no escapes kept). */
 static void command_text(const char *json, char *buf, size_t n)
@@ -56,18 +44,6 @@ static void fmt_j(char *buf, size_t n, bool have, double j)
 		snprintf(buf, n, "%.1f kJ", j / 1e3);
 	else
 		snprintf(buf, n, "%.2f J", j);
-}
-
-/* What runtime x rated power would have said: the configured node rating if any, else the sum
- * of the components' rated powers (GPU default limits, CPU TDPs). */
-static bool rated_guess(const struct nrg_report *r, const struct nrg_settings *s, double *j)
-{
-	if (s && s->rated_node_w > 0) {
-		*j = s->rated_node_w * r->duration_s;
-		return true;
-	}
-	*j = r->rated_guess_j;
-	return r->has_rated;
 }
 
 /* ---- regions in the text report ------------------------------------------------------------ */
@@ -332,8 +308,16 @@ static void render_regions(FILE *f, const struct nrg_report *r)
 	}
 }
 
+struct nrg_factors factors_of(const struct nrg_settings *s)
+{
+	return (struct nrg_factors){ .grid_g_per_kwh = s->grid_g_per_kwh, .price_per_kwh = s->price_per_kwh,
+				     .currency = s->currency, .pue = s->pue, .rated_node_w = s->rated_node_w };
+}
+
 void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_settings *s)
 {
+	struct nrg_factors fx = factors_of(s);
+
 	char cmd[256], a[32], b[32], c[32], d[32], e[32];
 	bool any_idle = false, any_est = false;
 
@@ -416,210 +400,11 @@ void render_report_text(FILE *f, const struct nrg_report *r, const struct nrg_se
 	}
 	double guess;
 
-	if (rated_guess(r, s, &guess) && r->has_node && r->node_j > 0)
+	if (nrg_report_rated_guess(r, &fx, &guess) && r->has_node && r->node_j > 0)
 		fprintf(f, "  runtime x rated power would have guessed %.2f J (%.2fx what was measured)\n",
 			guess, guess / r->node_j);
 	if (any_est)
 		fprintf(f, "  ESTIMATE: values marked so are a model, not a measurement\n");
 	render_regions(f, r);
 	fputc('\n', f);
-}
-
-static void opt_num(struct json *j, const char *key, bool have, double v)
-{
-	if (have)
-		json_num(j, key, v);
-	else
-		json_null(j, key);
-}
-
-static void factors(struct json *j, const struct nrg_report *r, const struct nrg_settings *s)
-{
-	double kwh = r->node_j / 3.6e6, pue = s && s->pue > 0 ? s->pue : 1;
-
-	opt_num(j, "kwh", r->has_node, kwh);
-	opt_num(j, "pue", s && s->pue > 0, pue);
-	opt_num(j, "co2e_g", r->has_node && s && s->grid_g_per_kwh >= 0,
-		s ? kwh * pue * s->grid_g_per_kwh : NAN);
-	opt_num(j, "cost", r->has_node && s && s->price_per_kwh >= 0, s ? kwh * pue * s->price_per_kwh : NAN);
-	if (s && s->currency)
-		json_str(j, "currency", s->currency);
-}
-
-static void render_regions_json(struct json *j, const struct nrg_report *r)
-{
-	json_arr(j, "regions");
-	for (size_t i = 0; i < r->n_regions; i++) {
-		const struct nrg_region_report *g = &r->regions[i];
-		double dur = g->end_s - g->start_s;
-
-		json_obj(j, NULL);
-		json_str(j, "name", g->name);
-		json_str(j, "kind", nrg_region_kind_name(g->kind));
-		if (g->parent >= 0)
-			json_int(j, "parent", g->parent);
-		else
-			json_null(j, "parent");
-		json_int(j, "depth", g->depth);
-		opt_num(j, "epoch", g->epoch >= 0, (double)g->epoch);
-		opt_num(j, "step", g->step >= 0, (double)g->step);
-		json_num(j, "start_s", g->start_s);
-		json_num(j, "end_s", g->end_s);
-		json_num(j, "duration_s", dur);
-		json_bool(j, "closed", g->closed);
-		json_int(j, "pid", g->pid);
-		json_int(j, "tid", g->tid);
-		opt_num(j, "units", g->has_units, g->units);
-		json_str(j, "unit", g->has_units ? (g->unit[0] ? g->unit : "units") : NULL);
-		json_arr(j, "devices");
-		for (size_t d = 0; d < g->n_devices && d < r->n_devices; d++) {
-			const struct nrg_region_device *rd = &g->devices[d];
-
-			json_obj(j, NULL);
-			json_str(j, "id", r->devices[d].info.id);
-			opt_num(j, "energy_j", rd->has_energy, rd->energy_j);
-			opt_num(j, "peak_power_w", rd->has_peak, rd->peak_power_w);
-			json_int(j, "samples", (long long)rd->samples);
-			json_end_obj(j);
-		}
-		json_end_arr(j);
-		opt_num(j, "energy_j", g->has_energy, g->energy_j);
-		opt_num(j, "avg_power_w", g->has_energy && dur > 0, dur > 0 ? g->energy_j / dur : 0);
-		opt_num(j, "edp_js", g->has_energy, g->edp_js);
-		opt_num(j, "j_per_unit", g->has_energy && g->has_units && g->units > 0,
-			g->units > 0 ? g->energy_j / g->units : 0);
-		json_bool(j, "uncertain", g->uncertain);
-		opt_num(j, "uncertainty_j", g->has_energy, g->uncertainty_j);
-		json_str(j, "why", g->why[0] ? g->why : NULL);
-		json_end_obj(j);
-	}
-	json_end_arr(j);
-
-	json_obj(j, "phases");
-	opt_num(j, "train_j", r->has_kinds, r->kind_j[NRG_REGION_TRAIN]);
-	opt_num(j, "eval_j", r->has_kinds, r->kind_j[NRG_REGION_EVAL]);
-	opt_num(j, "infer_j", r->has_kinds, r->kind_j[NRG_REGION_INFER]);
-	opt_num(j, "other_j", r->has_kinds, r->kind_j[NRG_REGION_OTHER]);
-	opt_num(j, "unattributed_j", r->has_kinds, r->unattributed_j);
-	json_int(j, "events_lost", (long long)r->events_lost);
-	json_int(j, "events_unmatched", (long long)r->events_unmatched);
-	json_end_obj(j);
-
-	json_arr(j, "epochs");
-	for (size_t i = 0; i < r->n_epochs; i++) {
-		const struct nrg_epoch_report *ep = &r->epochs[i];
-
-		json_obj(j, NULL);
-		json_int(j, "epoch", ep->epoch);
-		json_num(j, "start_s", ep->start_s);
-		json_num(j, "end_s", ep->end_s);
-		json_int(j, "regions", (long long)ep->n_regions);
-		opt_num(j, "energy_j", ep->has_energy, ep->energy_j);
-		opt_num(j, "units", ep->has_units, ep->units);
-		json_str(j, "unit", ep->has_units ? (ep->unit[0] ? ep->unit : "units") : NULL);
-		opt_num(j, "j_per_unit", ep->has_energy && ep->has_units && ep->units > 0,
-			ep->units > 0 ? ep->energy_j / ep->units : 0);
-		json_bool(j, "uncertain", ep->uncertain);
-		json_end_obj(j);
-	}
-	json_end_arr(j);
-
-	json_arr(j, "marks");
-	for (size_t i = 0; i < r->n_marks; i++) {
-		json_obj(j, NULL);
-		json_str(j, "name", r->marks[i].name);
-		json_num(j, "t_s", r->marks[i].t_s);
-		json_int(j, "pid", r->marks[i].pid);
-		json_int(j, "tid", r->marks[i].tid);
-		json_end_obj(j);
-	}
-	json_end_arr(j);
-}
-
-void render_report_json(FILE *f, const struct nrg_report *r, const struct nrg_settings *s)
-{
-	struct json j;
-	char ts[48];
-
-	json_begin(&j, f, true);
-	json_obj(&j, NULL);
-	json_str(&j, "nrg_version", NRG_VERSION);
-	json_obj(&j, "run");
-	json_int(&j, "id", r->run.id);
-	fputs(",", f); /* the command is stored as a JSON array already */
-	if (j.pretty)
-		fputs("\n    ", f);
-	fprintf(f, "\"command\": %s", r->run.command_json ? r->run.command_json : "[]");
-	if (r->run.exit_status >= 0 && !strcmp(r->run.state, "done"))
-		json_int(&j, "exit_status", r->run.exit_status);
-	else
-		json_null(&j, "exit_status");
-	rfc3339(r->run.start_wall_us, ts, sizeof ts);
-	json_str(&j, "start_time", ts);
-	json_num(&j, "duration_s", r->duration_s);
-	json_str(&j, "host", r->run.host);
-	json_str(&j, "state", r->run.state);
-	json_int(&j, "interval_us", (long long)r->run.interval_us);
-	json_int(&j, "start_mono_us", (long long)r->run.start_mono_us);
-	json_int(&j, "end_mono_us", (long long)r->run.end_mono_us);
-	json_end_obj(&j);
-
-	json_arr(&j, "devices");
-	for (size_t i = 0; i < r->n_devices; i++) {
-		const struct nrg_device_report *dr = &r->devices[i];
-		const struct nrg_device_info *di = &dr->info;
-
-		json_obj(&j, NULL);
-		json_str(&j, "id", di->id);
-		json_str(&j, "kind", nrg_kind_name(di->kind));
-		json_str(&j, "role", nrg_role_name(di->role));
-		json_str(&j, "vendor", di->vendor[0] ? di->vendor : NULL);
-		json_str(&j, "name", di->name);
-		json_str(&j, "source", di->source);
-		json_str(&j, "method", dr->has_energy ? (di->estimated ? "estimate" : nrg_method_name(dr->method)) : NULL);
-		json_bool(&j, "estimated", di->estimated);
-		opt_num(&j, "energy_j", dr->has_energy, dr->energy_j);
-		opt_num(&j, "avg_power_w", dr->has_avg, dr->avg_power_w);
-		opt_num(&j, "peak_power_w", dr->has_peak, dr->peak_power_w);
-		json_int(&j, "samples", (long long)dr->samples);
-		opt_num(&j, "coverage", dr->has_energy, dr->coverage);
-		json_num(&j, "sensor_coverage", dr->sensor_coverage);
-		opt_num(&j, "power_energy_j", dr->has_power_energy, dr->power_energy_j);
-		if (di->kind == NRG_KIND_GPU) {
-			json_bool(&j, "visible", di->visible);
-			json_str(&j, "uuid", di->uuid[0] ? di->uuid : NULL);
-			json_str(&j, "bus_id", di->bus_id[0] ? di->bus_id : NULL);
-		}
-		if (di->parent >= 0 && (size_t)di->parent < r->n_devices)
-			json_str(&j, "parent", r->devices[di->parent].info.id);
-		opt_num(&j, "rated_power_w", di->rated_uw > 0, (double)di->rated_uw * 1e-6);
-		json_str(&j, "note", di->note[0] ? di->note : NULL);
-		json_str(&j, "why", dr->why[0] ? dr->why : NULL);
-		json_end_obj(&j);
-	}
-	json_end_arr(&j);
-
-	json_obj(&j, "composition");
-	opt_num(&j, "node_j", r->has_node, r->node_j);
-	json_bool(&j, "node_measured", r->node_measured);
-	opt_num(&j, "gpu_j", r->has_gpu, r->gpu_j);
-	opt_num(&j, "gpu_idle_j", r->has_gpu, r->gpu_idle_j);
-	opt_num(&j, "cpu_j", r->has_cpu, r->cpu_j);
-	opt_num(&j, "dram_j", r->has_dram, r->dram_j);
-	opt_num(&j, "remainder_j", r->has_remainder, r->remainder_j);
-	double guess;
-	bool have_guess = rated_guess(r, s, &guess);
-
-	opt_num(&j, "rated_guess_j", have_guess, guess);
-	json_end_obj(&j);
-
-	json_obj(&j, "total");
-	opt_num(&j, "energy_j", r->has_node, r->node_j);
-	json_num(&j, "measured_j", r->measured_j);
-	json_num(&j, "estimated_j", r->estimated_j);
-	factors(&j, r, s);
-	json_end_obj(&j);
-	render_regions_json(&j, r);
-	json_end_obj(&j);
-	json_done(&j);
 }

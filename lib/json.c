@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "json.h"
 
-void json_begin(struct json *j, FILE *f, bool pretty)
+void nrg_json_begin(struct nrg_json *j, FILE *f, bool pretty)
 {
 	memset(j, 0, sizeof *j);
 	j->f = f;
@@ -36,7 +36,7 @@ static void put_escaped(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-char *json_quote(const char *s)
+char *nrg_json_quote(const char *s)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -49,7 +49,7 @@ char *json_quote(const char *s)
 	return buf;
 }
 
-static void sep(struct json *j, const char *key)
+static void sep(struct nrg_json *j, const char *key)
 {
 	if (!j->first[j->depth])
 		fputc(',', j->f);
@@ -65,7 +65,7 @@ static void sep(struct json *j, const char *key)
 	}
 }
 
-static void open_(struct json *j, const char *key, char c)
+static void open_(struct nrg_json *j, const char *key, char c)
 {
 	sep(j, key);
 	fputc(c, j->f);
@@ -74,7 +74,7 @@ static void open_(struct json *j, const char *key, char c)
 	j->first[j->depth] = true;
 }
 
-static void close_(struct json *j, char c)
+static void close_(struct nrg_json *j, char c)
 {
 	bool empty = j->first[j->depth];
 
@@ -88,12 +88,12 @@ static void close_(struct json *j, char c)
 	fputc(c, j->f);
 }
 
-void json_obj(struct json *j, const char *key) { open_(j, key, '{'); }
-void json_arr(struct json *j, const char *key) { open_(j, key, '['); }
-void json_end_obj(struct json *j) { close_(j, '}'); }
-void json_end_arr(struct json *j) { close_(j, ']'); }
+void nrg_json_obj(struct nrg_json *j, const char *key) { open_(j, key, '{'); }
+void nrg_json_arr(struct nrg_json *j, const char *key) { open_(j, key, '['); }
+void nrg_json_end_obj(struct nrg_json *j) { close_(j, '}'); }
+void nrg_json_end_arr(struct nrg_json *j) { close_(j, ']'); }
 
-void json_str(struct json *j, const char *key, const char *v)
+void nrg_json_str(struct nrg_json *j, const char *key, const char *v)
 {
 	sep(j, key);
 	if (v)
@@ -102,7 +102,7 @@ void json_str(struct json *j, const char *key, const char *v)
 		fputs("null", j->f);
 }
 
-void json_num(struct json *j, const char *key, double v)
+void nrg_json_num(struct nrg_json *j, const char *key, double v)
 {
 	sep(j, key);
 	if (isfinite(v))
@@ -111,25 +111,25 @@ void json_num(struct json *j, const char *key, double v)
 		fputs("null", j->f);
 }
 
-void json_int(struct json *j, const char *key, long long v)
+void nrg_json_int(struct nrg_json *j, const char *key, long long v)
 {
 	sep(j, key);
 	fprintf(j->f, "%lld", v);
 }
 
-void json_bool(struct json *j, const char *key, bool v)
+void nrg_json_bool(struct nrg_json *j, const char *key, bool v)
 {
 	sep(j, key);
 	fputs(v ? "true" : "false", j->f);
 }
 
-void json_null(struct json *j, const char *key)
+void nrg_json_null(struct nrg_json *j, const char *key)
 {
 	sep(j, key);
 	fputs("null", j->f);
 }
 
-void json_done(struct json *j)
+void nrg_json_done(struct nrg_json *j)
 {
 	fputc('\n', j->f);
 	fflush(j->f);
