@@ -24,7 +24,7 @@ import inspect
 
 from . import _lib
 
-__all__ = ["region", "begin", "end", "add_units", "mark", "watched", "KINDS", "Region"]
+__all__ = ["region", "begin", "end", "add_units", "mark", "watched", "KINDS", "Region", "Monitor"]
 __version__ = "0.1.0"
 
 # Region kinds, as in libnrg (enum nrg_region_kind), with the aliases libnrg accepts.
@@ -142,3 +142,5 @@ def region(name, kind="other", epoch=None, step=None):
         fn = name
         return Region(getattr(fn, "__qualname__", getattr(fn, "__name__", "function")), kind, epoch, step)(fn)
     return Region(name, kind, epoch, step)
+
+from .monitor import Monitor  # noqa: E402  (in-process measurement without nrg run)
