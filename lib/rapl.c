@@ -220,14 +220,23 @@ static int add_zone(struct nrg_source *src, struct rapl *r, struct zone *zs, int
 		snprintf(d.note, sizeof(d.note),
 			 "platform domain: covers the CPU packages and more of the SoC/platform; "
 			 "overlaps them, never summed");
-	} else if (z->sub >= 0 && strcmp(z->name, "dram") == 0) {
+	} else if (strcmp(z->name, "dram") == 0) {
+		/* Usually nested under its package; some systems list it as a zone of its own, numbered
+		 * then in the order of such zones. */
+		if (z->sub < 0) {
+			num = 0;
+			for (size_t k = 0; k < nrg_device_count(src->s); k++)
+				num += nrg_device_get(src->s, k)->kind == NRG_KIND_DRAM;
+		}
 		snprintf(d.id, sizeof(d.id), "dram%d", num);
 		d.kind = NRG_KIND_DRAM;
 		d.role = NRG_ROLE_COMPONENT;
-		snprintf(d.name, sizeof(d.name), "DRAM of package-%d", num);
-		snprintf(d.note, sizeof(d.note),
-			 "memory energy; not included in the package energy although sysfs nests "
-			 "this zone under the package");
+		if (z->sub >= 0)
+			snprintf(d.name, sizeof(d.name), "DRAM of package-%d", num);
+		else
+			snprintf(d.name, sizeof(d.name), "DRAM (%s)", z->dir);
+		snprintf(d.note, sizeof(d.note), "%s", z->sub >= 0 ? "memory energy; not included in the package "
+			 "energy although sysfs nests this zone under the package" : "memory energy");
 		d.rated_uw = z->rated_uw;
 	} else if (z->sub >= 0) {
 		/* core, uncore (graphics on clients) and anything else nested: inside the package. */
@@ -326,6 +335,41 @@ static int rapl_probe(struct nrg_source *src)
 				cap = ncap;
 			}
 			snprintf(z.dir, sizeof(z.dir), "%s", e->d_name);
+			zs[nz++] = z;
+		}
+		closedir(dir);
+	}
+	/* Sub-zones are listed in the class directory on a real system, but also live inside their
+	 * package's directory: take those too when the class directory does not list them. */
+	for (int i = 0, top_n = nz; i < top_n; i++) {
+		char sub[600];
+
+		if (zs[i].sub >= 0 || nrg__path(src, sub, sizeof(sub), POWERCAP "/%s", zs[i].dir) < 0 ||
+		    !(dir = opendir(sub)))
+			continue;
+		while ((e = readdir(dir)) != NULL) {
+			struct zone z;
+			bool listed = false;
+
+			memset(&z, 0, sizeof(z));
+			if (parse_zone_dir(e->d_name, &z) < 0 || z.sub < 0 ||
+			    strlen(zs[i].dir) + 1 + strlen(e->d_name) >= sizeof(z.dir))
+				continue;
+			for (int k = 0; k < nz; k++)
+				if (!strcmp(zs[k].dir, e->d_name))
+					listed = true;
+			if (listed)
+				continue;
+			if (nz == cap) {
+				int ncap = cap ? cap * 2 : 16;
+				struct zone *nzs = realloc(zs, (size_t)ncap * sizeof(*zs));
+
+				if (!nzs)
+					break;
+				zs = nzs;
+				cap = ncap;
+			}
+			snprintf(z.dir, sizeof(z.dir), "%s/%s", zs[i].dir, e->d_name);
 			zs[nz++] = z;
 		}
 		closedir(dir);
