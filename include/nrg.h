@@ -142,6 +142,43 @@ int nrg_session_read(nrg_session *s, bool slow, struct nrg_value *vals);
 /* CLOCK_MONOTONIC now, in µs. */
 uint64_t nrg_now_us(void);
 
+/* ---- power limits -------------------------------------------------------------------------
+ *
+ * GPU limits through NVML, CPU package limits through powercap (long-term constraint). Every
+ * change is preceded by a line in a journal (fsync'd), so that whatever nrg changed can be put
+ * back later, even after nrg was killed: `<source> <key> <original µW>` per change, the key being
+ * the GPU UUID or the powercap zone path (never an index). The first line of a device holds its
+ * original. Journal: env NRG_JOURNAL, else /run/nrg/limits.journal when /run is writable, else
+ * $XDG_STATE_HOME/nrg/limits.journal or ~/.local/state/nrg/limits.journal.
+ * Without the privilege: -EPERM and "setting power limits needs root (or CAP_SYS_ADMIN): ...";
+ * a device without limit control: -ENOTSUP. */
+
+/* The limit device `device` enforces now (read back from the hardware), µW. Returns 0 or -errno. */
+int nrg_limit_get(nrg_session *s, int device, int64_t *uw, char *err, size_t errlen);
+/* Journal the device's current enforced limit, then ask for uw, then read the enforced limit
+ * back: -EIO when it differs from uw by more than 1 W. -ERANGE outside the device's range.
+ * When the change fails and the limit is unchanged, the journal line is taken back. */
+int nrg_limit_set(nrg_session *s, int device, int64_t uw, char *err, size_t errlen);
+/* Put back every journaled original (devices matched by UUID / zone path), then remove the
+ * journal; *restored counts the devices put back. Nothing journaled: 0 with *restored = 0.
+ * On failure the journal keeps the entries not restored. */
+int nrg_limit_restore(nrg_session *s, unsigned *restored, char *err, size_t errlen);
+/* Whether a journal with entries exists; what (may be NULL) gets the journaled keys, comma
+ * separated. Never creates anything. */
+bool nrg_limit_pending(char *what, size_t n);
+
+/* One journaled device, for showing what a restore would do. */
+struct nrg_limit_entry {
+	char source[16];      /* "nvml", "rapl" */
+	char key[160];        /* GPU UUID or powercap zone path */
+	int64_t original_uw;  /* the limit before nrg changed it */
+	int device;           /* its index in the session, or -1 when not found */
+	int64_t current_uw;   /* its enforced limit now, or -1 if unknown */
+};
+/* The journal's devices (first original each), in journal order: *out malloc'd (free()), *n
+ * entries; no journal gives *n = 0. Returns 0 or -errno. */
+int nrg_limit_journal(nrg_session *s, struct nrg_limit_entry **out, size_t *n, char *err, size_t errlen);
+
 /* ---- store -------------------------------------------------------------------------------- */
 
 typedef struct nrg_store nrg_store;

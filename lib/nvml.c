@@ -688,10 +688,70 @@ static void nv_close(struct nrg_source *src)
 	src->priv = NULL;
 }
 
+/* ---- power limits ------------------------------------------------------------------------ */
+
+static struct gpu *gpu_of(struct nrg_source *src, int dev)
+{
+	struct nv *nv = src->priv;
+
+	for (unsigned i = 0; nv && i < nv->n_gpus; i++)
+		if (nv->gpus[i].dev == dev)
+			return &nv->gpus[i];
+	return NULL;
+}
+
+static int nv_errno(nvmlReturn_t r)
+{
+	switch (r) {
+	case NVML_SUCCESS: return 0;
+	case NVML_ERROR_NO_PERMISSION: return -EPERM;
+	case NVML_ERROR_NOT_SUPPORTED: return -ENOTSUP;
+	case NVML_ERROR_INVALID_ARGUMENT: return -ERANGE;
+	case NVML_ERROR_GPU_IS_LOST: return -ENODEV;
+	default: return -EIO;
+	}
+}
+
+/* The enforced limit, read back from the GPU (never assumed). */
+static int nv_limit_get(struct nrg_source *src, int dev, int64_t *uw)
+{
+	struct nv *nv = src->priv;
+	struct gpu *g = gpu_of(src, dev);
+	unsigned mw = 0;
+	int r;
+
+	if (!g || g->lost)
+		return -ENODEV;
+	if (!nv->get_enforced)
+		return -ENOTSUP;
+	r = nv_errno(nv->get_enforced(g->h, &mw));
+	if (r == 0)
+		*uw = (int64_t)mw * 1000;
+	return r;
+}
+
+/* Ask for uw (NVML takes mW) within the [min, max] read at probe. */
+static int nv_limit_set(struct nrg_source *src, int dev, int64_t uw)
+{
+	struct nv *nv = src->priv;
+	struct gpu *g = gpu_of(src, dev);
+	const struct nrg_device_info *d = nrg__device(src, dev);
+
+	if (!g || !d || g->lost)
+		return -ENODEV;
+	if (!nv->set_limit || d->limit_max_uw <= 0)
+		return -ENOTSUP;
+	if (uw < d->limit_min_uw || uw > d->limit_max_uw)
+		return -ERANGE;
+	return nv_errno(nv->set_limit(g->h, (unsigned)((uw + 500) / 1000)));
+}
+
 const struct nrg_source_ops nrg_nvml_ops = {
 	.name = "nvml",
 	.summary = "NVIDIA GPUs through NVML: energy counter, power, limits",
 	.probe = probe,
 	.read = nv_read,
 	.close = nv_close,
+	.limit_get = nv_limit_get,
+	.limit_set = nv_limit_set,
 };

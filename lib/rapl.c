@@ -461,10 +461,72 @@ static int rapl_read(struct nrg_source *src, bool slow, struct nrg_value *vals)
 	return good > 0 || r->n == 0 ? 0 : err;
 }
 
+/* ---- power limits (CPU package zones, long-term constraint) -------------------------------- */
+
+/* The constraint file `attr` of package device dev. Returns 0, -ENOTSUP if dev is no package. */
+static int limit_path(struct nrg_source *src, int dev, const char *attr, char *buf, size_t n)
+{
+	const struct nrg_device_info *d = nrg__device(src, dev);
+	int w;
+
+	if (!d || strcmp(d->source, "rapl") || d->kind != NRG_KIND_CPU ||
+	    d->role != NRG_ROLE_COMPONENT || !d->path[0])
+		return -ENOTSUP;
+	w = snprintf(buf, n, "%s/%s", d->path, attr);
+	return w < 0 || (size_t)w >= n ? -ENAMETOOLONG : 0;
+}
+
+static int rapl_limit_get(struct nrg_source *src, int dev, int64_t *uw)
+{
+	char path[512];
+	uint64_t v;
+	int r = limit_path(src, dev, "constraint_0_power_limit_uw", path, sizeof(path));
+
+	if (r == 0)
+		r = nrg_sysfs_read_u64(path, &v);
+	if (r == -ENOENT)
+		return -ENOTSUP;
+	if (r == 0 && v > INT64_MAX)
+		r = -ERANGE;
+	if (r == 0)
+		*uw = (int64_t)v;
+	return r;
+}
+
+static int rapl_limit_set(struct nrg_source *src, int dev, int64_t uw)
+{
+	char path[512], num[32];
+	uint64_t max = 0;
+	ssize_t w;
+	int fd, len, r = limit_path(src, dev, "constraint_0_max_power_uw", path, sizeof(path));
+
+	if (r < 0)
+		return r;
+	if (uw <= 0 || (nrg_sysfs_read_u64(path, &max) == 0 && max > 0 && (uint64_t)uw > max))
+		return -ERANGE;
+	if ((r = limit_path(src, dev, "constraint_0_power_limit_uw", path, sizeof(path))) < 0)
+		return r;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ENOTSUP : errno == EACCES || errno == EPERM ? -EPERM : -errno;
+	len = snprintf(num, sizeof(num), "%lld\n", (long long)uw);
+	w = write(fd, num, (size_t)len);
+	if (w == len)
+		r = 0;
+	else if (w < 0)
+		r = errno == EACCES || errno == EPERM ? -EPERM : -errno;
+	else
+		r = -EIO;
+	close(fd);
+	return r;
+}
+
 const struct nrg_source_ops nrg_rapl_ops = {
 	.name = "rapl",
 	.summary = "CPU packages and DRAM through RAPL (powercap)",
 	.probe = rapl_probe,
 	.read = rapl_read,
 	.close = rapl_close,
+	.limit_get = rapl_limit_get,
+	.limit_set = rapl_limit_set,
 };

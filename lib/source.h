@@ -22,6 +22,12 @@ struct nrg_source_ops {
 	int (*read)(struct nrg_source *src, bool slow, struct nrg_value *vals);
 	/* Release everything (may be NULL). */
 	void (*close)(struct nrg_source *src);
+	/* Power limits (may be NULL: the source controls none). limit_get reads the limit the
+	 * hardware enforces now for global device index dev, µW. limit_set asks for uw (no
+	 * journal here: lib/limit.c journals first); -ERANGE outside the device's range, -EPERM
+	 * without the privilege, -ENOTSUP when the device has no limit control. Return 0 or -errno. */
+	int (*limit_get)(struct nrg_source *src, int dev, int64_t *uw);
+	int (*limit_set)(struct nrg_source *src, int dev, int64_t uw);
 };
 
 struct nrg_source {

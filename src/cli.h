@@ -65,5 +65,6 @@ int cmd_runs(int argc, char **argv, struct nrg_settings *s);
 int cmd_report(int argc, char **argv, struct nrg_settings *s);
 int cmd_export(int argc, char **argv, struct nrg_settings *s);
 int cmd_mark(int argc, char **argv, struct nrg_settings *s);
+int cmd_restore(int argc, char **argv, struct nrg_settings *s);
 
 #endif

@@ -101,6 +101,7 @@ static const struct {
 	{ "report", cmd_report, "show the report of a stored run" },
 	{ "export", cmd_export, "export a run's samples as CSV or JSON" },
 	{ "mark", cmd_mark, "mark a region or an event of the running run (shell scripts)" },
+	{ "restore", cmd_restore, "put back the power limits an earlier nrg changed (journal)" },
 };
 
 static void usage(FILE *f)
@@ -142,6 +143,15 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
 		if (strcmp(argv[0], commands[i].name))
 			continue;
+		if (strcmp(argv[0], "restore") && strcmp(argv[0], "list") &&
+		    (argc < 2 || (strcmp(argv[1], "--help") && strcmp(argv[1], "-h")))) {
+			char what[512];
+
+			/* Start-up check: power limits an earlier nrg changed and never put back. */
+			if (nrg_limit_pending(what, sizeof what))
+				warning("power limits changed by an earlier nrg were not restored (%s); "
+					"run 'nrg restore'", what);
+		}
 		if (settings_load(&s, "nrg") < 0) {
 			settings_free(&s);
 			return NRG_EXIT_FAIL;

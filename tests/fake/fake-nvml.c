@@ -19,7 +19,7 @@
  *     multiple of update_ms (1 s trailing average updated every 100 ms on Hopper);
  *   - field 186 (instant): average over inst_window_ms ending at the last update (25 ms boxcar);
  *   - limits in mW: default/min/max, current = enforced; nvmlDeviceSetPowerManagementLimit
- *     stores a new limit within [min, max] (power does not respond to it yet);
+ *     stores a new limit within [min, max] (NO_PERMISSION when env NRG_FAKE_NVML_NOROOT=1);
  *   - util / SM clock / temperature: hi values during the high half-period, lo values otherwise.
  *
  * Configuration: the file named by env NRG_FAKE_NVML, read at the first nvmlInit (again after
@@ -42,6 +42,18 @@
  *     UNKNOWN] from from_ms to to_ms (open end: for ever) after nvmlInit; may repeat (8 max).
  *     kinds: energy power instant average name uuid pci limit util clock temp arch handle all
  *   limit_default_w [700]  limit_min_w [200]  limit_max_w [700]
+ *
+ * Power limit response (a simple physical model). The square wave above is the demand d(t);
+ * the GPU draws p(t) = min(d(t), limit). The energy counter, both power readings and the truth
+ * hooks follow p. Below the demand the GPU runs slower, DVFS-like (power ~ f^3):
+ *   double fake_nvml_speed(unsigned index)  = 1.0 when limit >= d(now), else (limit/d(now))^(1/3)
+ * Limits change only when nvmlDeviceSetPowerManagementLimit is called; the energy counter stays
+ * continuous across a change (an offset absorbs the jump of the closed-form integral). The truth
+ * hook assumes the limit in force now applied over the whole queried interval (exact when no
+ * change happened inside it). With env NRG_FAKE_NVML_STATE naming a file, the limits (and the
+ * counter offsets) live in that file, re-read at every call, so a limit set by one process is
+ * seen by another (a workload, a later `nrg restore`); without it they live in the process.
+ *
  * Without NRG_FAKE_NVML: 4 H100s (watts 300/350/400/450, periods 700/800/900/1000 ms), gpu2
  * without an energy counter, gpu3 lost 1500 ms after nvmlInit.
  */
@@ -53,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "nvml-min.h"
 
@@ -80,6 +93,7 @@ struct nvmlDevice_st {
 	bool avg_set;
 	unsigned long long lost_after_us;
 	unsigned limit_mw, limit_default_mw, limit_min_mw, limit_max_mw;
+	long long offset_nj; /* added to the counter so it stays continuous across limit changes */
 	struct fail fails[MAX_FAILS];
 	int n_fails;
 };
@@ -378,20 +392,83 @@ static int load_config(void)
 
 /* ---- the truth ----------------------------------------------------------------------------- */
 
-/* Energy in nJ (mW x µs) drawn from monotonic 0 to t. */
+static unsigned long long cap_mw(unsigned long long demand_mw, unsigned limit_mw)
+{
+	return demand_mw < limit_mw ? demand_mw : limit_mw;
+}
+
+/* Energy in nJ (mW x µs) drawn from monotonic 0 to t at limit limit_mw: the integral of
+ * min(d, limit), d being hi in the first half of each period and lo in the second. */
+static unsigned __int128 energy_at(const struct nvmlDevice_st *g, unsigned long long t, unsigned limit_mw)
+{
+	unsigned long long hi, lo, h, ph, t_hi;
+
+	if (!g->swing_mw || g->period_us < 2)
+		return (unsigned __int128)cap_mw(g->base_mw, limit_mw) * t;
+	hi = cap_mw(g->base_mw + g->swing_mw, limit_mw);
+	lo = cap_mw(g->base_mw - g->swing_mw, limit_mw);
+	h = g->period_us / 2;
+	ph = t % g->period_us;
+	t_hi = t / g->period_us * h + (ph < h ? ph : h);
+	return (unsigned __int128)hi * t_hi + (unsigned __int128)lo * (t - t_hi);
+}
+
+/* Energy in nJ from monotonic 0 to t at the limit in force now. */
 static unsigned __int128 energy_nj(const struct nvmlDevice_st *g, unsigned long long t)
 {
-	unsigned __int128 e = (unsigned __int128)g->base_mw * t;
+	return energy_at(g, t, g->limit_mw);
+}
 
-	if (g->swing_mw && g->period_us >= 2) {
-		unsigned long long h = g->period_us / 2, ph = t % g->period_us;
-		unsigned long long s_pos = ph < h ? ph : h, s_neg = ph < h ? 0 : ph - h;
+/* ---- limits shared between processes (NRG_FAKE_NVML_STATE) ------------------------------ */
 
-		/* each full period adds +h-h = 0; within the period: +s_pos - s_neg */
-		e += (unsigned __int128)g->swing_mw * s_pos;
-		e -= (unsigned __int128)g->swing_mw * s_neg;
-	}
-	return e;
+/* Read the state file (lines "<index> <limit_mw> <offset_nj>") into gpus; caller holds lock. */
+static void state_load(void)
+{
+	const char *path = getenv("NRG_FAKE_NVML_STATE");
+	unsigned i, mw;
+	long long off;
+	char line[128];
+	FILE *f;
+
+	if (!path || !*path || !(f = fopen(path, "r")))
+		return;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "%u %u %lld", &i, &mw, &off) == 3 && i < n_gpus) {
+			gpus[i].limit_mw = mw;
+			gpus[i].offset_nj = off;
+		}
+	fclose(f);
+}
+
+/* Write every GPU's limit and offset to the state file (atomically); caller holds lock. */
+static void state_save(void)
+{
+	const char *path = getenv("NRG_FAKE_NVML_STATE");
+	char tmp[600];
+	FILE *f;
+
+	if (!path || !*path)
+		return;
+	snprintf(tmp, sizeof tmp, "%s.%d.tmp", path, (int)getpid());
+	if (!(f = fopen(tmp, "w")))
+		return;
+	for (unsigned i = 0; i < n_gpus; i++)
+		fprintf(f, "%u %u %lld\n", i, gpus[i].limit_mw, gpus[i].offset_nj);
+	if (fclose(f) == 0)
+		rename(tmp, path);
+	else
+		unlink(tmp);
+}
+
+/* Pick up limits set by other processes. */
+static void state_sync(void)
+{
+	if (!getenv("NRG_FAKE_NVML_STATE"))
+		return;
+	pthread_mutex_lock(&lock);
+	if (loaded)
+		state_load();
+	pthread_mutex_unlock(&lock);
 }
 
 static bool high_phase(const struct nvmlDevice_st *g, unsigned long long t)
@@ -423,6 +500,7 @@ double fake_nvml_true_energy_j(unsigned index, unsigned long long t0_mono_us, un
 	pthread_mutex_unlock(&lock);
 	if (index >= n_gpus)
 		return NAN;
+	state_sync();
 	g = &gpus[index];
 	e0 = energy_nj(g, t0_mono_us);
 	e1 = energy_nj(g, t1_mono_us);
@@ -436,7 +514,24 @@ double fake_nvml_true_power_w(unsigned index, unsigned long long t_mono_us)
 		return NAN;
 	const struct nvmlDevice_st *g = &gpus[index];
 
-	return ((double)g->base_mw + (high_phase(g, t_mono_us) ? 1.0 : -1.0) * (double)g->swing_mw) * 1e-3;
+	unsigned long long d = high_phase(g, t_mono_us) ? g->base_mw + g->swing_mw : g->base_mw - g->swing_mw;
+
+	return (double)cap_mw(d, g->limit_mw) * 1e-3;
+}
+
+/* Relative speed of GPU `index` now at its limit: 1 when the limit covers the demand, else
+ * (limit/demand)^(1/3) (NAN if no such GPU). */
+double fake_nvml_speed(unsigned index)
+{
+	if (isnan(fake_nvml_true_energy_j(index, 0, 0)))
+		return NAN;
+	const struct nvmlDevice_st *g = &gpus[index];
+	unsigned long long t = now_us();
+	unsigned long long d = high_phase(g, t) ? g->base_mw + g->swing_mw : g->base_mw - g->swing_mw;
+
+	if (d == 0 || g->limit_mw >= d)
+		return 1.0;
+	return cbrt((double)g->limit_mw / (double)d);
 }
 
 /* Monotonic µs of the first nvmlInit since the configuration was loaded (0 if none). */
@@ -455,6 +550,7 @@ static nvmlReturn_t check(nvmlDevice_t d, enum kind k)
 		return NVML_ERROR_UNINITIALIZED;
 	if (!d || d < gpus || d >= gpus + n_gpus)
 		return NVML_ERROR_INVALID_ARGUMENT;
+	state_sync();
 	rel = now_us() - __atomic_load_n(&init_us, __ATOMIC_RELAXED);
 	if (d->lost_after_us && rel >= d->lost_after_us)
 		return NVML_ERROR_GPU_IS_LOST;
@@ -635,7 +731,8 @@ nvmlReturn_t nvmlDeviceGetTotalEnergyConsumption(nvmlDevice_t d, unsigned long l
 	if (!energy)
 		return NVML_ERROR_INVALID_ARGUMENT;
 	t = now_us() / d->tick_us * d->tick_us;
-	*energy = d->energy_start_mj + (unsigned long long)(energy_nj(d, t) / 1000000u);
+	*energy = d->energy_start_mj +
+		  (unsigned long long)(((__int128)energy_nj(d, t) + d->offset_nj) / 1000000);
 	return NVML_SUCCESS;
 }
 
@@ -737,17 +834,25 @@ nvmlReturn_t nvmlDeviceGetPowerManagementLimitConstraints(nvmlDevice_t d, unsign
 	return NVML_SUCCESS;
 }
 
-/* Set the limit (mW) within the constraints; power does not respond to it yet. */
+/* Set the limit (mW) within the constraints; power follows it (the counter stays continuous). */
 nvmlReturn_t nvmlDeviceSetPowerManagementLimit(nvmlDevice_t d, unsigned int limit)
 {
 	nvmlReturn_t r = check(d, K_LIMIT);
+	const char *noroot = getenv("NRG_FAKE_NVML_NOROOT");
+	unsigned long long t;
 
 	if (r)
 		return r;
+	if (noroot && !strcmp(noroot, "1"))
+		return NVML_ERROR_NO_PERMISSION;
 	if (limit < d->limit_min_mw || limit > d->limit_max_mw)
 		return NVML_ERROR_INVALID_ARGUMENT;
 	pthread_mutex_lock(&lock);
+	state_load();
+	t = now_us();
+	d->offset_nj += (long long)((__int128)energy_at(d, t, d->limit_mw) - (__int128)energy_at(d, t, limit));
 	d->limit_mw = limit;
+	state_save();
 	pthread_mutex_unlock(&lock);
 	return NVML_SUCCESS;
 }
