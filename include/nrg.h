@@ -179,6 +179,66 @@ struct nrg_limit_entry {
  * entries; no journal gives *n = 0. Returns 0 or -errno. */
 int nrg_limit_journal(nrg_session *s, struct nrg_limit_entry **out, size_t *n, char *err, size_t errlen);
 
+/* ---- models of energy and runtime against the power limit (sweeps) -------------------------
+ *
+ * A sweep measures a workload at several power limits (with repetitions). Models of energy,
+ * runtime and energy-delay product as functions of the limit are fitted in several forms, each
+ * validated by leave-one-out cross-validation; the form with the lowest cross-validated error is
+ * used for each quantity. */
+
+/* One measured run of a sweep (a repetition at one limit). */
+struct nrg_sweep_obs {
+	double limit_w;   /* power limit in force */
+	double energy_j;  /* energy of the objective (whole run, or a region kind) */
+	double runtime_s; /* its duration */
+};
+
+enum nrg_model_quantity { NRG_MQ_ENERGY, NRG_MQ_RUNTIME, NRG_MQ_EDP, NRG_MQ_COUNT };
+
+#define NRG_MODEL_FORMS 4
+struct nrg_model_fit {
+	char form[24];     /* "poly1", "poly2", "poly3", "dvfs" (limit -> clock -> power and delay) */
+	double coef[6];
+	int ncoef;
+	bool ok;           /* fitted (enough points, well conditioned) */
+	double loo_mape;   /* leave-one-out mean absolute percentage error, % */
+	double rmse;       /* in-sample root mean square error, in the quantity's unit */
+};
+
+struct nrg_model {
+	struct nrg_model_fit fits[NRG_MQ_COUNT][NRG_MODEL_FORMS]; /* every candidate per quantity */
+	int n_forms[NRG_MQ_COUNT];
+	int chosen[NRG_MQ_COUNT];  /* index into fits[q] with the lowest loo_mape, or -1 */
+	double limit_min_w, limit_max_w; /* range of the observations */
+	size_t n_obs;
+};
+
+/* Fit every form for energy, runtime and EDP. Needs observations at >= 3 distinct limits.
+ * Returns 0 or -EINVAL with a sentence in err. */
+int nrg_model_fit(const struct nrg_sweep_obs *obs, size_t n, struct nrg_model *out, char *err, size_t errlen);
+/* The fitted value of a model at a limit (W). */
+double nrg_model_predict(const struct nrg_model_fit *f, double limit_w);
+
+struct nrg_recommendation {
+	bool ok;
+	double limit_w;
+	double pred_energy_j, pred_runtime_s;
+	double pred_saving_pct;    /* energy saved vs the reference limit, predicted */
+	double pred_slowdown_pct;  /* runtime added vs the reference limit, predicted */
+	bool has_observed;         /* the limit was measured: observed figures too */
+	double obs_saving_pct, obs_slowdown_pct;
+	double uncertainty_pct;    /* +/- on the saving, from the cross-validated errors */
+};
+
+enum nrg_objective { NRG_OBJ_ENERGY, NRG_OBJ_EDP, NRG_OBJ_ED2P, NRG_OBJ_BUDGET };
+
+/* Recommend a limit in [limit_min_w, limit_max_w] (searched on a 1 W grid) for an objective:
+ * minimum energy, minimum EDP, minimum ED^2P, or minimum energy with a slowdown of at most
+ * budget_pct against ref_limit_w (the default limit; NRG_OBJ_BUDGET only). obs (may be NULL)
+ * provides observed figures where the limit was measured. Returns 0 or -EINVAL. */
+int nrg_model_recommend(const struct nrg_model *m, enum nrg_objective obj, double ref_limit_w, double budget_pct,
+			const struct nrg_sweep_obs *obs, size_t n_obs, struct nrg_recommendation *out);
+
 /* ---- store -------------------------------------------------------------------------------- */
 
 typedef struct nrg_store nrg_store;
