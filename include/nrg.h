@@ -213,14 +213,17 @@ struct nrg_model {
 	size_t n_obs;
 };
 
-/* Fit every form for energy, runtime and EDP. Needs observations at >= 3 distinct limits.
- * Returns 0 or -EINVAL with a sentence in err. */
+/* Fit every form for energy, runtime and EDP. Needs observations at >= 3 distinct limits; a form
+ * is usable (ok) only with more distinct limits than its coefficients + 1, so a usable model needs
+ * about 5 or more (an unusable form has NaN errors and predicts NaN). Returns 0 or -EINVAL with a
+ * sentence in err. */
 int nrg_model_fit(const struct nrg_sweep_obs *obs, size_t n, struct nrg_model *out, char *err, size_t errlen);
 /* The fitted value of a model at a limit (W). */
 double nrg_model_predict(const struct nrg_model_fit *f, double limit_w);
 
 struct nrg_recommendation {
-	bool ok;
+	bool ok;                   /* false: ref_limit_w was outside the observed range, and the
+				    * figures compare against its nearest end */
 	double limit_w;
 	double pred_energy_j, pred_runtime_s;
 	double pred_saving_pct;    /* energy saved vs the reference limit, predicted */
