@@ -95,6 +95,24 @@ static const char *const migrations[] = {
 	"CREATE INDEX events_time ON events(run_id, t_us);"
 	"CREATE INDEX events_name ON events(run_id, name, t_us);"
 	"INSERT INTO meta(key, value) VALUES ('created_by', 'nrg " NRG_VERSION "');",
+	/* 1 -> 2: power-limit sweeps (nrg sweep) and their points */
+	"CREATE TABLE sweeps("
+	" id INTEGER PRIMARY KEY,"
+	" created_us INTEGER NOT NULL,"  /* µs since the epoch */
+	" command TEXT NOT NULL,"        /* JSON array of argv strings */
+	" spec TEXT NOT NULL,"           /* JSON object: limits, parameters, repeat, order, ... */
+	" state TEXT NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'done', 'interrupted')));"
+	"CREATE TABLE sweep_points("
+	" sweep_id INTEGER NOT NULL REFERENCES sweeps(id) ON DELETE CASCADE,"
+	" idx INTEGER NOT NULL,"         /* order of execution */
+	" kind TEXT NOT NULL DEFAULT 'run' CHECK (kind IN ('run', 'baseline', 'warmup')),"
+	" limit_uw INTEGER,"             /* NULL: the default limit */
+	" params TEXT NOT NULL,"         /* JSON object NAME -> value */
+	" rep INTEGER NOT NULL,"
+	" run_id INTEGER REFERENCES runs(id) ON DELETE SET NULL,"
+	" status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'done', 'failed')),"
+	" exit_status INTEGER,"
+	" PRIMARY KEY (sweep_id, idx)) WITHOUT ROWID;",
 };
 #define SCHEMA_VERSION ((int)(sizeof migrations / sizeof *migrations))
 
@@ -1116,4 +1134,214 @@ int nrg_store_events_lost(nrg_store *st, int64_t run_id, uint64_t lost)
 	sqlite3_bind_int64(s, 1, run_id);
 	sqlite3_bind_int64(s, 2, (int64_t)lost);
 	return step_done(s);
+}
+
+/* ---- sweeps ------------------------------------------------------------------------------- */
+
+static const char *const point_kinds[] = { "run", "baseline", "warmup" };
+
+/* Prepare sql on the store's connection (not cached: sweeps are small and rare). */
+static int prep(nrg_store *st, const char *sql, sqlite3_stmt **s)
+{
+	int rc = sqlite3_prepare_v2(st->db, sql, -1, s, NULL);
+
+	return rc == SQLITE_OK ? 0 : errno_of(rc) ? errno_of(rc) : -EIO;
+}
+
+int nrg_store_sweep_create(nrg_store *st, const char *command_json, const char *spec_json,
+			   const struct nrg_sweep_point *pts, size_t n, int64_t *sweep_id)
+{
+	sqlite3_stmt *s = NULL;
+	int64_t id;
+	int r;
+
+	if ((r = nrg_store_batch_begin(st)) < 0)
+		return r;
+	if ((r = prep(st, "INSERT INTO sweeps(created_us, command, spec) VALUES (?1, ?2, ?3)", &s)) < 0)
+		goto fail;
+	sqlite3_bind_int64(s, 1, wall_now_us());
+	sqlite3_bind_text(s, 2, command_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(s, 3, spec_json, -1, SQLITE_TRANSIENT);
+	r = step_done(s);
+	sqlite3_finalize(s);
+	if (r < 0)
+		goto fail;
+	id = sqlite3_last_insert_rowid(st->db);
+	if ((r = prep(st, "INSERT INTO sweep_points(sweep_id, idx, kind, limit_uw, params, rep)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &s)) < 0)
+		goto fail;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		sqlite3_bind_int64(s, 1, id);
+		sqlite3_bind_int(s, 2, pts[i].idx);
+		sqlite3_bind_text(s, 3, point_kinds[pts[i].kind], -1, SQLITE_STATIC);
+		bind_opt_i64(s, 4, pts[i].limit_uw > 0, pts[i].limit_uw);
+		sqlite3_bind_text(s, 5, pts[i].params_json ? pts[i].params_json : "{}", -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int(s, 6, pts[i].rep);
+		r = step_done(s);
+	}
+	sqlite3_finalize(s);
+	if (r < 0)
+		goto fail;
+	if ((r = nrg_store_batch_commit(st)) < 0)
+		return r;
+	*sweep_id = id;
+	return 0;
+fail:
+	if (!sqlite3_get_autocommit(st->db))
+		step_done(st->stmt[S_ROLLBACK]);
+	return r;
+}
+
+int nrg_store_sweep_get(nrg_store *st, int64_t sweep_id, struct nrg_sweep_info *out)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	memset(out, 0, sizeof *out);
+	if ((r = prep(st, "SELECT id, created_us, command, spec, state FROM sweeps WHERE id = ?1", &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, sweep_id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->id = sqlite3_column_int64(s, 0);
+		out->created_us = sqlite3_column_int64(s, 1);
+		out->command_json = col_strdup(s, 2);
+		out->spec_json = col_strdup(s, 3);
+		col_str(s, 4, out->state, sizeof out->state);
+		if (!out->command_json || !out->spec_json) {
+			nrg_sweep_info_free(out);
+			r = -ENOMEM;
+		}
+	} else {
+		r = rc == SQLITE_DONE ? -ENOENT : errno_of(rc) ? errno_of(rc) : -EIO;
+	}
+	sqlite3_finalize(s);
+	return r;
+}
+
+void nrg_sweep_info_free(struct nrg_sweep_info *si)
+{
+	if (!si)
+		return;
+	free(si->command_json);
+	free(si->spec_json);
+	si->command_json = si->spec_json = NULL;
+}
+
+int nrg_store_latest_sweep(nrg_store *st, int64_t *sweep_id)
+{
+	sqlite3_stmt *s = NULL;
+	int r, rc;
+
+	if ((r = prep(st, "SELECT max(id) FROM sweeps", &s)) < 0)
+		return r;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		*sweep_id = sqlite3_column_int64(s, 0);
+	else
+		r = rc == SQLITE_ROW ? -ENOENT : errno_of(rc) ? errno_of(rc) : -EIO;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int nrg_store_sweep_points(nrg_store *st, int64_t sweep_id, struct nrg_sweep_point **out, size_t *n)
+{
+	sqlite3_stmt *s = NULL;
+	struct nrg_sweep_point *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int r, rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((r = prep(st, "SELECT idx, kind, limit_uw, params, rep, run_id, status, exit_status"
+			  " FROM sweep_points WHERE sweep_id = ?1 ORDER BY idx", &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, sweep_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct nrg_sweep_point *p;
+		char kind[16];
+
+		if (cnt == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			struct nrg_sweep_point *q = realloc(v, nc * sizeof *v);
+
+			if (!q) {
+				r = -ENOMEM;
+				break;
+			}
+			v = q;
+			cap = nc;
+		}
+		p = &v[cnt];
+		memset(p, 0, sizeof *p);
+		p->idx = sqlite3_column_int(s, 0);
+		col_str(s, 1, kind, sizeof kind);
+		p->kind = !strcmp(kind, "baseline") ? NRG_POINT_BASELINE : !strcmp(kind, "warmup") ? NRG_POINT_WARMUP
+												  : NRG_POINT_RUN;
+		p->limit_uw = col_i64(s, 2, -1);
+		p->params_json = col_strdup(s, 3);
+		p->rep = sqlite3_column_int(s, 4);
+		p->run_id = col_i64(s, 5, 0);
+		col_str(s, 6, p->status, sizeof p->status);
+		p->exit_status = (int)col_i64(s, 7, -1);
+		cnt++;
+		if (!p->params_json) {
+			r = -ENOMEM;
+			break;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = errno_of(rc) ? errno_of(rc) : -EIO;
+	sqlite3_finalize(s);
+	if (r < 0) {
+		nrg_sweep_points_free(v, cnt);
+		return r;
+	}
+	*out = v;
+	*n = cnt;
+	return 0;
+}
+
+void nrg_sweep_points_free(struct nrg_sweep_point *pts, size_t n)
+{
+	for (size_t i = 0; pts && i < n; i++)
+		free(pts[i].params_json);
+	free(pts);
+}
+
+int nrg_store_sweep_point_set(nrg_store *st, int64_t sweep_id, int idx, int64_t run_id, const char *status,
+			      int exit_status)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = prep(st, "UPDATE sweep_points SET run_id = ?3, status = ?4, exit_status = ?5"
+			  " WHERE sweep_id = ?1 AND idx = ?2", &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, sweep_id);
+	sqlite3_bind_int(s, 2, idx);
+	bind_opt_i64(s, 3, run_id > 0, run_id);
+	sqlite3_bind_text(s, 4, status, -1, SQLITE_TRANSIENT);
+	bind_opt_i64(s, 5, exit_status >= 0, exit_status);
+	r = step_done(s);
+	if (r == 0 && sqlite3_changes(st->db) != 1)
+		r = -ENOENT;
+	sqlite3_finalize(s);
+	return r;
+}
+
+int nrg_store_sweep_state(nrg_store *st, int64_t sweep_id, const char *state)
+{
+	sqlite3_stmt *s = NULL;
+	int r;
+
+	if ((r = prep(st, "UPDATE sweeps SET state = ?2 WHERE id = ?1", &s)) < 0)
+		return r;
+	sqlite3_bind_int64(s, 1, sweep_id);
+	sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
+	r = step_done(s);
+	if (r == 0 && sqlite3_changes(st->db) != 1)
+		r = -ENOENT;
+	sqlite3_finalize(s);
+	return r;
 }

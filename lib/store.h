@@ -36,4 +36,47 @@ int nrg_store_events_lost(nrg_store *st, int64_t run_id, uint64_t lost);
 int nrg_store_run_layout(nrg_store *st, int64_t run_id, struct nrg_device_info **devs, size_t *nd,
 			 struct nrg_channel_info **chans, size_t *nc);
 
+/* ---- sweeps (nrg sweep) ---- */
+
+enum nrg_point_kind { NRG_POINT_RUN, NRG_POINT_BASELINE, NRG_POINT_WARMUP };
+
+struct nrg_sweep_info {
+	int64_t id;
+	int64_t created_us;   /* µs since the epoch */
+	char *command_json;   /* JSON array of argv strings; owned */
+	char *spec_json;      /* JSON object describing the sweep; owned */
+	char state[16];       /* "running", "done", "interrupted" */
+};
+
+/* One point of a sweep: a run of the command at a limit with one parameter setting. */
+struct nrg_sweep_point {
+	int idx;                  /* order of execution, from 0 */
+	enum nrg_point_kind kind; /* a measured run, the idle baseline, or a warm-up run */
+	int64_t limit_uw;         /* -1: the default limit */
+	char *params_json;        /* JSON object NAME -> value string; owned */
+	int rep;                  /* repetition, from 1 */
+	int64_t run_id;           /* the stored run, 0 when not run yet */
+	char status[12];          /* "pending", "done", "failed" */
+	int exit_status;          /* the command's exit status, -1 if unknown */
+};
+
+/* Store a new sweep (state "running") with its points, all pending, in one transaction.
+ * Returns 0 with *sweep_id, or -errno. */
+int nrg_store_sweep_create(nrg_store *st, const char *command_json, const char *spec_json,
+			   const struct nrg_sweep_point *pts, size_t n, int64_t *sweep_id);
+/* Read a sweep; free with nrg_sweep_info_free. Returns 0, -ENOENT, or -errno. */
+int nrg_store_sweep_get(nrg_store *st, int64_t sweep_id, struct nrg_sweep_info *out);
+void nrg_sweep_info_free(struct nrg_sweep_info *si);
+/* id of the newest sweep, or -ENOENT. */
+int nrg_store_latest_sweep(nrg_store *st, int64_t *sweep_id);
+/* The points of a sweep in idx order (malloc'd; free with nrg_sweep_points_free). */
+int nrg_store_sweep_points(nrg_store *st, int64_t sweep_id, struct nrg_sweep_point **out, size_t *n);
+void nrg_sweep_points_free(struct nrg_sweep_point *pts, size_t n);
+/* Record the outcome of point idx: its run (0: none), "done"/"failed"/"pending", exit status
+ * (-1: unknown). Returns 0, -ENOENT if no such point, or -errno. */
+int nrg_store_sweep_point_set(nrg_store *st, int64_t sweep_id, int idx, int64_t run_id, const char *status,
+			      int exit_status);
+/* Set the sweep's state: "running", "done" or "interrupted". Returns 0, -ENOENT or -errno. */
+int nrg_store_sweep_state(nrg_store *st, int64_t sweep_id, const char *state);
+
 #endif

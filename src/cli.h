@@ -66,5 +66,7 @@ int cmd_report(int argc, char **argv, struct nrg_settings *s);
 int cmd_export(int argc, char **argv, struct nrg_settings *s);
 int cmd_mark(int argc, char **argv, struct nrg_settings *s);
 int cmd_restore(int argc, char **argv, struct nrg_settings *s);
+int cmd_sweep(int argc, char **argv, struct nrg_settings *s);
+int cmd_model(int argc, char **argv, struct nrg_settings *s);
 
 #endif

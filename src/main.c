@@ -102,6 +102,8 @@ static const struct {
 	{ "export", cmd_export, "export a run's samples as CSV or JSON" },
 	{ "mark", cmd_mark, "mark a region or an event of the running run (shell scripts)" },
 	{ "restore", cmd_restore, "put back the power limits an earlier nrg changed (journal)" },
+	{ "sweep", cmd_sweep, "run a command at several power limits and parameters, measured" },
+	{ "model", cmd_model, "fit energy and runtime against the power limit of a sweep; recommend" },
 };
 
 static void usage(FILE *f)

@@ -274,7 +274,7 @@ static void test_schema_and_runs(void)
 	nrg_store_close(st);
 
 	/* reopen: data kept, schema current */
-	is_i64(header_user_version(path), 1, "PRAGMA user_version is the current schema version (1)");
+	is_i64(header_user_version(path), 2, "PRAGMA user_version is the current schema version (2)");
 	st = NULL;
 	is_i64(nrg_store_open(&st, path, err, sizeof err), 0, "reopen");
 	is_i64(nrg_store_runs(st, &runs, &n), 0, "list after reopen");
