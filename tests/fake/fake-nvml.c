@@ -31,7 +31,7 @@
  * Keys (defaults in brackets):
  *   name [NVIDIA H100 80GB HBM3]  arch=volta|turing|ampere|ada|hopper|blackwell|unknown [hopper]
  *   uuid [GPU-<hex>-...]  bus [00000000:<18+16i>:00.0]
- *   watts [300]  swing [100]  period_ms [700]  (swing is clamped to watts)
+ *   watts [300]  swing [100]  period_ms [700]  (swing is clamped to watts)  idle_w [0] (static power)
  *   energy=0|1 [1] (0: GetTotalEnergyConsumption is NOT_SUPPORTED)  energy_start_mj [123456789]
  *   tick_ms [100]  update_ms [100 (20 on volta)]  avg_window_ms [1000 (= inst_window_ms on
  *   volta/turing and A100/A30 names)]  inst_window_ms [25 (10 on volta)]
@@ -46,7 +46,9 @@
  * Power limit response (a simple physical model). The square wave above is the demand d(t);
  * the GPU draws p(t) = min(d(t), limit). The energy counter, both power readings and the truth
  * hooks follow p. Below the demand the GPU runs slower, DVFS-like (power ~ f^3):
- *   double fake_nvml_speed(unsigned index)  = 1.0 when limit >= d(now), else (limit/d(now))^(1/3)
+ *   double fake_nvml_speed(unsigned index)  = 1.0 when limit >= d(now), else (limit/d(now))^(1/3);
+ *   with a static power idle_w=<W> in the GPU's line, sqrt((limit - idle)/(d - idle)) (at least
+ *   0.05): the energy per unit of work, limit / speed, is then lowest at limit = 2 x idle
  * Limits change only when nvmlDeviceSetPowerManagementLimit is called; the energy counter stays
  * continuous across a change (an offset absorbs the jump of the closed-form integral). The truth
  * hook assumes the limit in force now applied over the whole queried interval (exact when no
@@ -88,6 +90,7 @@ struct nvmlDevice_st {
 	char name[96], uuid[96], bus[32];
 	unsigned arch;
 	unsigned long long base_mw, swing_mw, period_us;
+	unsigned long long idle_mw; /* static power: with it, speed follows the dynamic part */
 	bool energy, power, instant;
 	unsigned long long energy_start_mj, tick_us, update_us, avg_window_us, inst_window_us;
 	bool avg_set;
@@ -254,6 +257,8 @@ static int set_key(struct nvmlDevice_st *g, const char *k, const char *v)
 		return -1;
 	else if (!strcmp(k, "watts"))
 		g->base_mw = n * 1000;
+	else if (!strcmp(k, "idle_w"))
+		g->idle_mw = n * 1000;
 	else if (!strcmp(k, "swing"))
 		g->swing_mw = n * 1000;
 	else if (!strcmp(k, "period_ms"))
@@ -531,6 +536,12 @@ double fake_nvml_speed(unsigned index)
 
 	if (d == 0 || g->limit_mw >= d)
 		return 1.0;
+	if (g->idle_mw && g->idle_mw < d) {
+		/* clock ~ sqrt of the dynamic power: energy per work L / speed is lowest at 2 x idle */
+		double dyn = (double)g->limit_mw - (double)g->idle_mw;
+
+		return dyn <= 0 ? 0.05 : fmax(0.05, sqrt(dyn / (double)(d - g->idle_mw)));
+	}
 	return cbrt((double)g->limit_mw / (double)d);
 }
 
