@@ -31,6 +31,10 @@ static const char sweep_usage[] =
 	"      --baseline SECONDS   first measure the idle node (sleep SECONDS at the default limit)\n"
 	"      --warmup N           N unmeasured-for-the-model warm-up runs at the default limit first\n"
 	"      --resume SWEEP       run the points of a stored sweep not done yet\n"
+	"      --adaptive           search the min-energy limit in --power-limit MIN:MAX with few runs\n"
+	"                           (golden-section search; assumes energy per run is unimodal in\n"
+	"                           the limit) instead of running a grid\n"
+	"      --tolerance W        with --adaptive: stop when the bracket is narrower (default 10)\n"
 	"  -i, --interval DURATION  sampling interval (default 100ms)\n"
 	"      --db PATH            database file (default ./nrg.db, or NRG_DB)\n"
 	"      --source LIST        use only these sources\n"
@@ -306,7 +310,7 @@ static char *params_json_of(const struct param *ps, size_t np, const size_t *cho
 
 static char *spec_json_of(const struct nrg_settings *s, const double *w, size_t nw, const struct param *ps,
 			  size_t np, int repeat, const char *order, unsigned seed, double default_w,
-			  double baseline_s, int warmup)
+			  double baseline_s, int warmup, double tolerance_w)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -324,6 +328,10 @@ static char *spec_json_of(const struct nrg_settings *s, const double *w, size_t 
 	nrg_json_num(&j, "default_w", default_w);
 	nrg_json_num(&j, "baseline_s", baseline_s);
 	nrg_json_int(&j, "warmup", warmup);
+	if (tolerance_w > 0) {
+		nrg_json_int(&j, "adaptive", 1);
+		nrg_json_num(&j, "tolerance_w", tolerance_w);
+	}
 	nrg_json_int(&j, "interval_us", (long long)s->interval_us);
 	nrg_json_str(&j, "sources", s->sources);
 	nrg_json_str(&j, "gpus", s->gpus);
@@ -589,10 +597,246 @@ static int resolve_sweep(nrg_store *st, const char *arg, int64_t *id)
 	return 0;
 }
 
+/* ---- --adaptive: golden-section search of the min-energy limit ---- */
+
+struct adapt_run {
+	double w;       /* the probe's limit */
+	int rep;        /* repetition, from 1 */
+	int64_t run_id; /* the stored run */
+	int code;       /* the command's exit status */
+};
+
+struct adapt {
+	struct nrg_settings *s;
+	nrg_session *ls;
+	char **argv;
+	int repeat;
+	struct adapt_run *runs; /* every run, in order */
+	size_t nruns, cap;
+	double pw[64], pe[64];  /* probes measured: limit, mean energy */
+	size_t np;
+	bool failed;            /* a run failed, or nrg did: stop */
+};
+
+/* Mean energy of `repeat` runs at w (rounded to 1 W; a probe measured before is reused), or NAN
+ * when a run failed, nrg failed or a signal came (a->failed set, or runner_signal). */
+static double adapt_measure(struct adapt *a, double w)
+{
+	double sum = 0;
+
+	w = floor(w + 0.5);
+	for (size_t i = 0; i < a->np; i++)
+		if (a->pw[i] == w)
+			return a->pe[i];
+	if (a->np >= sizeof a->pw / sizeof *a->pw || runner_signal || a->failed)
+		return NAN;
+	for (int r = 1; r <= a->repeat; r++) {
+		struct runner_opts o = { .s = a->s, .quiet = true, .stop_if_signalled = true, .power_limit_w = w };
+		struct nrg_report *rep = NULL;
+		int64_t run_id = 0;
+		int code = 0;
+		bool got;
+
+		if (runner_limit_apply(a->ls, w, 100) < 0) {
+			a->failed = true;
+			return NAN;
+		}
+		if (runner_run(&o, a->argv, &run_id, &code, &rep) < 0 && !run_id) {
+			nrg_report_free(rep);
+			a->failed = !runner_signal;
+			return NAN;
+		}
+		if (runner_signal && code != 0) {
+			nrg_report_free(rep);
+			return NAN;
+		}
+		if (a->nruns == a->cap) {
+			size_t nc = a->cap ? a->cap * 2 : 32;
+			struct adapt_run *q = realloc(a->runs, nc * sizeof *q);
+
+			if (!q) {
+				nrg_report_free(rep);
+				a->failed = true;
+				return NAN;
+			}
+			a->runs = q;
+			a->cap = nc;
+		}
+		a->runs[a->nruns++] = (struct adapt_run){ .w = w, .rep = r, .run_id = run_id, .code = code };
+		got = code == 0 && rep && rep->has_node;
+		if (got)
+			fprintf(stderr, "[%zu] adaptive %.0f W rep %d: %.1f J %.1f s\n", a->nruns, w, r, rep->node_j,
+				rep->duration_s);
+		else if (code != 0)
+			fprintf(stderr, "[%zu] adaptive %.0f W rep %d: failed (exit %d)\n", a->nruns, w, r, code);
+		if (!got) {
+			if (code == 0)
+				error("run %lld at %.0f W has no energy: the search needs every run's energy",
+				      (long long)run_id, w);
+			else
+				error("the command failed (exit %d) at %.0f W: the adaptive search stops", code, w);
+			nrg_report_free(rep);
+			a->failed = true;
+			return NAN;
+		}
+		sum += rep->node_j;
+		nrg_report_free(rep);
+	}
+	a->pw[a->np] = w;
+	a->pe[a->np++] = sum / a->repeat;
+	return a->pe[a->np - 1];
+}
+
+/* Runs a grid from lo to hi with this step would need (hi included). */
+static size_t grid_runs(double lo, double hi, double step, int repeat)
+{
+	size_t n = (size_t)floor((hi - lo) / step + 1e-6) + 1;
+
+	if (lo + (double)(n - 1) * step < hi - 1e-6)
+		n++;
+	return n * (size_t)repeat;
+}
+
+/* The --adaptive range "MIN:MAX" (W or both %), or "all" (the GPU's range). 0 or -1. */
+static int parse_adaptive_range(const char *spec, double def, double gmin, double gmax, double *lo, double *hi)
+{
+	const char *colon = strchr(spec, ':');
+	char a[64];
+	bool p1, p2;
+
+	if (!strcmp(spec, "all")) {
+		*lo = gmin;
+		*hi = gmax;
+		return gmin > 0 && gmax > gmin ? 0 : -1;
+	}
+	if (!colon || (size_t)(colon - spec) >= sizeof a)
+		return -1;
+	memcpy(a, spec, (size_t)(colon - spec));
+	a[colon - spec] = 0;
+	if (parse_one_limit(a, lo, &p1) < 0 || parse_one_limit(colon + 1, hi, &p2) < 0 || p1 != p2)
+		return -1;
+	if (p1) {
+		if (!(def > 0))
+			return -1;
+		*lo = *lo / 100 * def;
+		*hi = *hi / 100 * def;
+	}
+	return *hi > *lo ? 0 : -1;
+}
+
+/* nrg sweep --adaptive: search, then store every run as a point of a new sweep. */
+static int run_adaptive(struct nrg_settings *s, nrg_store *st, char **argv, double lo, double hi, double tol,
+			int repeat, double default_w)
+{
+	const double g = (sqrt(5.0) - 1) / 2;
+	struct adapt a = { .s = s, .argv = argv, .repeat = repeat };
+	double ba = lo, bb = hi, c, d, fc, fd, best_w = NAN, best_e = INFINITY;
+	struct nrg_sweep_point *pts = NULL;
+	char *cmd = NULL, *spec = NULL;
+	int64_t id = 0;
+	int rc = NRG_EXIT_FAIL;
+	size_t grid = grid_runs(lo, hi, tol, repeat);
+
+	runner_signal = 0;
+	runner_signals_install();
+	if (!(a.ls = runner_limit_session(s)))
+		goto out;
+	fprintf(stderr, "nrg: adaptive sweep: golden-section search of the min-energy limit in %.0f..%.0f W, "
+		"tolerance %.0f W, %d run(s) per probe\n", lo, hi, tol, repeat);
+	/* Golden-section search: assumes the energy per run is unimodal in the limit (one minimum),
+	 * which the DVFS physics gives (static power vs slow clocks). */
+	c = bb - g * (bb - ba);
+	d = ba + g * (bb - ba);
+	fc = adapt_measure(&a, c);
+	fd = adapt_measure(&a, d);
+	while (bb - ba > tol && !isnan(fc) && !isnan(fd)) {
+		if (fc < fd) {
+			bb = d;
+			d = c;
+			fd = fc;
+			c = bb - g * (bb - ba);
+			fc = adapt_measure(&a, c);
+		} else {
+			ba = c;
+			c = d;
+			fc = fd;
+			d = ba + g * (bb - ba);
+			fd = adapt_measure(&a, d);
+		}
+	}
+	if (runner_limit_restore(a.ls) < 0)
+		a.failed = true;
+	for (size_t i = 0; i < a.np; i++)
+		if (a.pe[i] < best_e) {
+			best_e = a.pe[i];
+			best_w = a.pw[i];
+		}
+	/* store every run as a point of a sweep, so that nrg model works on it */
+	if (a.nruns) {
+		double ws[64];
+
+		for (size_t i = 0; i < a.np; i++)
+			ws[i] = a.pw[i];
+		cmd = runner_command_json(argv);
+		spec = spec_json_of(s, ws, a.np, NULL, 0, repeat, "adaptive", 0, default_w, 0, 0, tol);
+		if (!cmd || !spec || !(pts = calloc(a.nruns, sizeof *pts))) {
+			error("out of memory");
+			a.failed = true;
+			goto out;
+		}
+		for (size_t i = 0; i < a.nruns; i++) {
+			pts[i].idx = (int)i;
+			pts[i].kind = NRG_POINT_RUN;
+			pts[i].limit_uw = (int64_t)(a.runs[i].w * 1e6 + 0.5);
+			pts[i].rep = a.runs[i].rep;
+			if (!(pts[i].params_json = strdup("{}"))) {
+				error("out of memory");
+				a.failed = true;
+				goto out;
+			}
+		}
+		if (nrg_store_sweep_create(st, cmd, spec, pts, a.nruns, &id) < 0) {
+			error("cannot store the sweep in %s", s->db);
+			a.failed = true;
+			goto out;
+		}
+		for (size_t i = 0; i < a.nruns; i++)
+			nrg_store_sweep_point_set(st, id, (int)i, a.runs[i].run_id,
+						  a.runs[i].code == 0 ? "done" : "failed", a.runs[i].code);
+		nrg_store_sweep_state(st, id, runner_signal || a.failed ? "interrupted" : "done");
+	}
+	if (runner_signal) {
+		fprintf(stderr, "nrg: adaptive sweep interrupted after %zu runs; limits restored\n", a.nruns);
+		if (id)
+			hint("an adaptive sweep cannot be resumed: 'nrg model %lld' reads the runs done, or run "
+			     "the search again", (long long)id);
+		rc = 128 + runner_signal;
+		goto out;
+	}
+	if (a.failed || isnan(best_w))
+		goto out;
+	printf("sweep %lld: %zu runs, 0 failed\n", (long long)id, a.nruns);
+	printf("adaptive: min energy at %.0f W (%.1f J per run; bracket %.0f..%.0f W, tolerance %.0f W)\n", best_w,
+	       best_e, ba, bb, tol);
+	printf("adaptive: %zu runs; a grid at %.0f W steps would need %zu (%zd saved)\n", a.nruns, tol, grid,
+	       (ssize_t)grid - (ssize_t)a.nruns);
+	fprintf(stderr, "nrg: limits restored; see 'nrg model %lld'\n", (long long)id);
+	rc = 0;
+out:
+	runner_signals_restore();
+	nrg_session_close(a.ls);
+	nrg_sweep_points_free(pts, pts ? a.nruns : 0);
+	free(a.runs);
+	free(cmd);
+	free(spec);
+	return rc;
+}
+
 int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 {
-	enum { O_DB = 256, O_SOURCE, O_GPUS, O_ORDER, O_SEED, O_BASELINE, O_WARMUP, O_RESUME };
+	enum { O_DB = 256, O_SOURCE, O_GPUS, O_ORDER, O_SEED, O_BASELINE, O_WARMUP, O_RESUME, O_ADAPTIVE, O_TOLERANCE };
 	static const struct option longopts[] = {
+		{ "adaptive", no_argument, NULL, O_ADAPTIVE },
 		{ "baseline", required_argument, NULL, O_BASELINE },
 		{ "db", required_argument, NULL, O_DB },
 		{ "gpus", required_argument, NULL, O_GPUS },
@@ -605,13 +849,15 @@ int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 		{ "resume", required_argument, NULL, O_RESUME },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "source", required_argument, NULL, O_SOURCE },
+		{ "tolerance", required_argument, NULL, O_TOLERANCE },
 		{ "warmup", required_argument, NULL, O_WARMUP },
 		{ 0 } };
 	const char *limits = "all", *order = "grid", *resume = NULL;
 	struct param ps[16];
 	size_t np = 0, npts = 0, nw = 0;
 	int repeat = 1, warmup = 0, seed = 1, c, rc = NRG_EXIT_FAIL;
-	double baseline_s = 0, w[256];
+	double baseline_s = 0, w[256], tolerance = 10;
+	bool adaptive = false, order_set = false;
 	nrg_store *st = NULL;
 	nrg_session *ls = NULL;
 	struct nrg_sweep_point *pts = NULL;
@@ -649,6 +895,7 @@ int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 			if (strcmp(optarg, "grid") && strcmp(optarg, "random"))
 				die_usage("sweep", "--order %s: give grid or random", optarg);
 			order = optarg;
+			order_set = true;
 			break;
 		case O_SEED:
 			if (parse_count(optarg, &seed, 0, 2147483647) < 0)
@@ -663,6 +910,11 @@ int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 				die_usage("sweep", "--warmup %s: give a count from 0 to 100", optarg);
 			break;
 		case O_RESUME: resume = optarg; break;
+		case O_ADAPTIVE: adaptive = true; break;
+		case O_TOLERANCE:
+			if (parse_double(optarg, &tolerance) < 0 || !(tolerance >= 1) || tolerance > 1000)
+				die_usage("sweep", "--tolerance %s: give watts from 1 to 1000", optarg);
+			break;
 		case O_DB: settings_set(&s->db, optarg); break;
 		case O_SOURCE: settings_set(&s->sources, optarg); break;
 		case O_GPUS: settings_set(&s->gpus, optarg); break;
@@ -673,6 +925,8 @@ int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 		die_usage("sweep", "no command to run");
 	if (resume && optind < argc)
 		die_usage("sweep", "--resume takes the command from the stored sweep: give no command");
+	if (adaptive && (resume || np || order_set || baseline_s > 0 || warmup))
+		die_usage("sweep", "--adaptive takes no --resume, --param, --order, --baseline or --warmup");
 	if (!(st = open_store(s)))
 		goto out;
 
@@ -708,6 +962,17 @@ int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 			if (!sweep_spec_num(si.spec_json, "baseline_s", &baseline_s))
 				baseline_s = 0;
 		}
+		{
+			double av;
+
+			if (sweep_spec_num(si.spec_json, "adaptive", &av) && av > 0) {
+				error("sweep %lld is an adaptive search: it cannot be resumed", (long long)id);
+				hint("'nrg model %lld' reads its runs; run 'nrg sweep --adaptive' again for a new search",
+				     (long long)id);
+				rc = NRG_EXIT_USAGE;
+				goto out;
+			}
+		}
 		fprintf(stderr, "nrg: resuming sweep %lld\n", (long long)id);
 		rc = run_points(s, st, id, cargv, baseline_s);
 		goto out;
@@ -722,6 +987,27 @@ int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 
 		runner_limit_gpus(ls, idx, 1);
 		gpu = nrg_device_get(ls, (size_t)idx[0]);
+		if (adaptive) {
+			double lo, hi, def = (double)gpu->limit_default_uw * 1e-6;
+			double gmin = (double)gpu->limit_min_uw * 1e-6, gmax = (double)gpu->limit_max_uw * 1e-6;
+
+			if (parse_adaptive_range(limits, def, gmin, gmax, &lo, &hi) < 0) {
+				error("--adaptive --power-limit %s: give MIN:MAX in W (100:400), in %% of the default "
+				      "limit (50%%:100%%), or 'all'", limits);
+				rc = NRG_EXIT_USAGE;
+				goto out;
+			}
+			if ((gmin > 0 && lo < gmin - 0.5) || (gmax > 0 && hi > gmax + 0.5)) {
+				error("--power-limit: %.0f..%.0f W is outside %s's range %.0f..%.0f W", lo, hi, gpu->id,
+				      gmin, gmax);
+				rc = NRG_EXIT_USAGE;
+				goto out;
+			}
+			nrg_session_close(ls);
+			ls = NULL;
+			rc = run_adaptive(s, st, argv, lo, hi, tolerance, repeat, def);
+			goto out;
+		}
 		if (expand_limits(limits, gpu, w, sizeof w / sizeof *w, &nw) < 0) {
 			error("--power-limit %s: give W values (a,b,c), ranges (min:max:step), percentages of "
 			      "the default limit (60%%:100%%:10%%) or 'all'", limits);
@@ -740,7 +1026,7 @@ int cmd_sweep(int argc, char **argv, struct nrg_settings *s)
 			}
 		cmd = runner_command_json(argv);
 		spec = spec_json_of(s, w, nw, ps, np, repeat, order, (unsigned)seed,
-				    (double)gpu->limit_default_uw * 1e-6, baseline_s, warmup);
+				    (double)gpu->limit_default_uw * 1e-6, baseline_s, warmup, 0);
 	}
 	nrg_session_close(ls);
 	ls = NULL;

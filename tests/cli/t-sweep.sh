@@ -77,4 +77,57 @@ ok $? "run --power-limit recommended:1"
 is "$(cat seen.txt)" 150000 "the recommended (min energy) 150 W is applied"
 "$NRG" run -q --source nvml --power-limit 80% -- sh -c 'kill -TERM $PPID; sleep 1' 2>err.txt
 is "$(limit0)" 400000 "SIGTERM during the run: limit restored"
+# Options: a percentage range, random order, baseline, warm-up, and a workload marking a train region
+printf '#!/bin/sh\n"$NRG" mark begin t --kind train || exit 9\n"$FAKE_WORK" "$FAKE_NVML" 0.2 || exit 8\n"$NRG" mark end t\n' >train.sh
+chmod +x train.sh
+"$NRG" sweep --source nvml -l 50%:100%:25% -r 2 --order random --seed 1 --baseline 0.5 --warmup 1 -- ./train.sh \
+	>out.txt 2>err.txt; ok $? "a sweep with 50%:100%:25%, random order, baseline and warm-up"
+is "$(q "select group_concat(l) from (select distinct limit_uw / 1000000 as l from sweep_points where sweep_id = 4 and kind = 'run' order by l)")" \
+	"200,300,400" "50%:100%:25% of the default 400 W: 200, 300, 400 W"
+order=$(q "select group_concat((limit_uw / 1000000) || '/' || rep) from (select * from sweep_points where sweep_id = 4 and kind = 'run' order by idx)")
+test -n "$order" && test "$order" != "200/1,300/1,400/1,200/2,300/2,400/2"; ok $? "random order differs from the grid ($order)"
+is "$(echo "$order" | tr , '\n' | sort | tr '\n' ,)" "200/1,200/2,300/1,300/2,400/1,400/2," "with the same set of points"
+is "$(q "select count(*) from sweep_points where sweep_id = 4 and kind = 'baseline' and status = 'done'")" 1 "a baseline run stored"
+grep -q "^nrg: idle baseline: [0-9.]* W on average" err.txt; ok $? "its average power is printed"
+is "$(q "select count(*) from sweep_points where sweep_id = 4 and kind = 'warmup' and status = 'done'")" 1 "a warm-up run stored"
+"$NRG" model 4 --json >m4.json 2>err.txt
+python3 -c "import json,sys; o=json.load(open('m4.json'))['settings'][0]['observations']; sys.exit(len(o) != 6)"
+ok $? "nrg model leaves the baseline and the warm-up out (6 observations)"
+"$NRG" model 4 --kind train --json >m4t.json 2>err.txt
+python3 - m4.json m4t.json <<'PY'
+import json, sys
+a = json.load(open(sys.argv[1])); b = json.load(open(sys.argv[2]))
+assert b["objective"] == "train", b.get("objective")
+ob = b["settings"][0]["observations"]; oa = a["settings"][0]["observations"]
+assert len(ob) == 6
+# the train region is a part of each run: less time than the whole run
+assert all(x["runtime_s"] > 0 for x in ob) and sum(x["runtime_s"] for x in ob) < sum(x["runtime_s"] for x in oa)
+PY
+ok $? "nrg model --kind train models the train regions"
+
+# 'all': the device's min..max in 25 W steps
+"$NRG" sweep --source nvml -l all -- "$FAKE_WORK" "$FAKE_NVML" 0.05 >out.txt 2>err.txt; ok $? "a sweep over 'all'"
+is "$(q "select group_concat(limit_uw / 1000000) from sweep_points where sweep_id = 5 order by idx")" \
+	"100,125,150,175,200,225,250,275,300,325,350,375,400" "'all': 100..400 W in 25 W steps"
+
+# End-to-end truth: with static power (idle_w) the energy optimum is interior; the model finds it
+printf 'gpus 1\ngpu 0 watts=400 swing=0 idle_w=100 tick_ms=10 update_ms=10 limit_default_w=400 limit_min_w=100 limit_max_w=400 energy=1\n' >"$tmp/fake.conf"
+truth=$(awk 'BEGIN { i = 100; b = 0; for (l = i + 1; l <= 400; l++) { e = l / sqrt((l - i) / (400 - i)); if (!b || e < be) { b = l; be = e } } print b }')
+"$NRG" sweep --power-limit 120:400:40 --repeat 2 --source nvml -- "$FAKE_WORK" "$FAKE_NVML" 1.0 >out.txt 2>err.txt
+ok $? "a sweep on the static-power law"
+"$NRG" model 6 --json >m6.json 2>err.txt; ok $? "nrg model of it"
+python3 - m6.json "$truth" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); truth = float(sys.argv[2])
+s = d["settings"][0]; r = s["recommendations"]
+assert abs(r["energy"]["limit_w"] - truth) <= 20, (r["energy"], truth)
+assert r["edp"]["ok"] and r["edp"]["limit_w"] > 0, r["edp"]
+e = {}
+for o in s["observations"]:
+    e.setdefault(round(o["limit_w"]), []).append(o["energy_j"])
+m = {k: sum(v) / len(v) for k, v in e.items()}
+assert m[200] < m[400], m
+PY
+ok $? "min-energy recommendation within 20 W of the true optimum ($truth W), 200 W beats 400 W, EDP recommended"
+is "$(limit0)" 400000 "the limit is restored"
 finish
