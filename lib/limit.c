@@ -10,22 +10,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "err.h"
 #include "session.h"
 
 #define GRANULARITY_UW 1000000 /* 1 W: what a device may round a request to */
 #define NEED_ROOT "setting power limits needs root (or CAP_SYS_ADMIN): run nrg as root"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* mkdir -p of dir (mode 0755 for each created level). */
 static int mkdirs(const char *dir)
@@ -266,12 +256,12 @@ static int limit_source(nrg_session *s, int device, struct nrg_source **out, cha
 	struct nrg_source *src;
 
 	if (!s || device < 0 || (size_t)device >= s->n_dev) {
-		seterr(err, errlen, "no device %d in this session", device);
+		nrg__seterr(err, errlen, "no device %d in this session", device);
 		return -EINVAL;
 	}
 	src = source_of(s, device);
 	if (!src || !src->ops->limit_get || !src->ops->limit_set) {
-		seterr(err, errlen, "%s has no power limit control", s->dev[device].id);
+		nrg__seterr(err, errlen, "%s has no power limit control", s->dev[device].id);
 		return -ENOTSUP;
 	}
 	*out = src;
@@ -283,11 +273,11 @@ static void op_error(nrg_session *s, int device, int r, const char *what, char *
 	const struct nrg_device_info *d = &s->dev[device];
 
 	if (r == -EPERM || r == -EACCES)
-		seterr(err, errlen, NEED_ROOT);
+		nrg__seterr(err, errlen, NEED_ROOT);
 	else if (r == -ENOTSUP)
-		seterr(err, errlen, "%s (%s) has no power limit control", d->id, d->name);
+		nrg__seterr(err, errlen, "%s (%s) has no power limit control", d->id, d->name);
 	else
-		seterr(err, errlen, "cannot %s the power limit of %s: %s", what, d->id, strerror(-r));
+		nrg__seterr(err, errlen, "cannot %s the power limit of %s: %s", what, d->id, strerror(-r));
 }
 
 int nrg_limit_get(nrg_session *s, int device, int64_t *uw, char *err, size_t errlen)
@@ -321,12 +311,12 @@ int nrg_limit_set(nrg_session *s, int device, int64_t uw, char *err, size_t errl
 	d = &s->dev[device];
 	if ((d->limit_min_uw > 0 && uw < d->limit_min_uw) || (d->limit_max_uw > 0 && uw > d->limit_max_uw) ||
 	    uw <= 0) {
-		seterr(err, errlen, "%.3f W is outside the range of %s (%.0f to %.0f W)", (double)uw / 1e6,
+		nrg__seterr(err, errlen, "%.3f W is outside the range of %s (%.0f to %.0f W)", (double)uw / 1e6,
 		       d->id, (double)d->limit_min_uw / 1e6, (double)d->limit_max_uw / 1e6);
 		return -ERANGE;
 	}
 	if ((r = device_key(s, d, key, sizeof key)) < 0) {
-		seterr(err, errlen, "%s has no stable identity (UUID or zone path) to journal its limit", d->id);
+		nrg__seterr(err, errlen, "%s has no stable identity (UUID or zone path) to journal its limit", d->id);
 		return r;
 	}
 	if ((r = src->ops->limit_get(src, device, &orig)) < 0) {
@@ -334,13 +324,13 @@ int nrg_limit_set(nrg_session *s, int device, int64_t uw, char *err, size_t errl
 		return r == -EACCES ? -EPERM : r;
 	}
 	if ((r = journal_path(path, sizeof path, true)) < 0) {
-		seterr(err, errlen, "cannot find a place for the limit journal: %s (set NRG_JOURNAL)",
+		nrg__seterr(err, errlen, "cannot find a place for the limit journal: %s (set NRG_JOURNAL)",
 		       strerror(-r));
 		return r;
 	}
 	snprintf(line, sizeof line, "%s %s %" PRId64 "\n", src->ops->name, key, orig);
 	if ((r = journal_append(path, line, &old_size)) < 0) {
-		seterr(err, errlen, "cannot write the limit journal %s: %s; the limit was not changed", path,
+		nrg__seterr(err, errlen, "cannot write the limit journal %s: %s; the limit was not changed", path,
 		       strerror(-r));
 		return r;
 	}
@@ -350,7 +340,7 @@ int nrg_limit_set(nrg_session *s, int device, int64_t uw, char *err, size_t errl
 		if (src->ops->limit_get(src, device, &now) == 0 && now == orig)
 			journal_undo(path, old_size);
 		if (r == -ERANGE)
-			seterr(err, errlen, "%.3f W is outside the range %s accepts", (double)uw / 1e6, d->id);
+			nrg__seterr(err, errlen, "%.3f W is outside the range %s accepts", (double)uw / 1e6, d->id);
 		else
 			op_error(s, device, r, "set", err, errlen);
 		return r == -EACCES ? -EPERM : r;
@@ -360,7 +350,7 @@ int nrg_limit_set(nrg_session *s, int device, int64_t uw, char *err, size_t errl
 		return r == -EACCES ? -EPERM : r;
 	}
 	if (diff(now, uw) > GRANULARITY_UW) {
-		seterr(err, errlen, "%s enforces %.3f W instead of the %.3f W asked for", d->id,
+		nrg__seterr(err, errlen, "%s enforces %.3f W instead of the %.3f W asked for", d->id,
 		       (double)now / 1e6, (double)uw / 1e6);
 		return -EIO;
 	}
@@ -389,7 +379,7 @@ int nrg_limit_journal(nrg_session *s, struct nrg_limit_entry **out, size_t *n, c
 	if (r < 0)
 		return r == -ENOENT ? 0 : r;
 	if ((r = journal_read(path, out, n)) < 0) {
-		seterr(err, errlen, "cannot read the limit journal %s: %s", path, strerror(-r));
+		nrg__seterr(err, errlen, "cannot read the limit journal %s: %s", path, strerror(-r));
 		return r;
 	}
 	for (size_t i = 0; s && i < *n; i++) {
@@ -415,7 +405,7 @@ int nrg_limit_restore(nrg_session *s, unsigned *restored, char *err, size_t errl
 	if ((r = journal_path(path, sizeof path, false)) < 0)
 		return r == -ENOENT ? 0 : r;
 	if ((r = journal_read(path, &e, &n)) < 0) {
-		seterr(err, errlen, "cannot read the limit journal %s: %s", path, strerror(-r));
+		nrg__seterr(err, errlen, "cannot read the limit journal %s: %s", path, strerror(-r));
 		return r;
 	}
 	if (n == 0) {
@@ -430,7 +420,7 @@ int nrg_limit_restore(nrg_session *s, unsigned *restored, char *err, size_t errl
 		if (!src || !src->ops->limit_set || !src->ops->limit_get) {
 			r = -ENODEV;
 			if (!first)
-				seterr(err, errlen, "%s %s (journaled in %s) is not found now; its limit was not "
+				nrg__seterr(err, errlen, "%s %s (journaled in %s) is not found now; its limit was not "
 				       "restored", e[i].source, e[i].key, path);
 		} else if ((r = src->ops->limit_set(src, dev, e[i].original_uw)) < 0 ||
 			   (r = src->ops->limit_get(src, dev, &now)) < 0) {
@@ -439,7 +429,7 @@ int nrg_limit_restore(nrg_session *s, unsigned *restored, char *err, size_t errl
 		} else if (diff(now, e[i].original_uw) > GRANULARITY_UW) {
 			r = -EIO;
 			if (!first)
-				seterr(err, errlen, "%s enforces %.3f W after restoring %.3f W", s->dev[dev].id,
+				nrg__seterr(err, errlen, "%s enforces %.3f W after restoring %.3f W", s->dev[dev].id,
 				       (double)now / 1e6, (double)e[i].original_uw / 1e6);
 		}
 		if (r < 0) {
@@ -455,7 +445,7 @@ int nrg_limit_restore(nrg_session *s, unsigned *restored, char *err, size_t errl
 	if (first)
 		return first;
 	if (r < 0)
-		seterr(err, errlen, "limits restored, but the journal %s could not be removed: %s", path,
+		nrg__seterr(err, errlen, "limits restored, but the journal %s could not be removed: %s", path,
 		       strerror(-r));
 	return r;
 }

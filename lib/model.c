@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "err.h"
 #include "nrg.h"
 
 /*
@@ -40,17 +41,6 @@
 
 static const double gammas[] = { 0.25, 1.0 / 3.0, 0.5, 2.0 / 3.0, 0.75, 1.0 };
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Solve the p x p system a x = b (a, b copied) by Gaussian elimination with partial pivoting.
  * Returns 0, or -1 when a pivot falls below PIVOT_MIN (the columns are unit-scaled). */
@@ -309,7 +299,7 @@ static int fit_form(struct work *w, const struct nrg_sweep_obs *obs, int form, e
 int nrg_model_fit(const struct nrg_sweep_obs *obs, size_t n, struct nrg_model *out, char *err, size_t errlen)
 {
 	if (!out || (!obs && n)) {
-		seterr(err, errlen, "no observations or no model to fill");
+		nrg__seterr(err, errlen, "no observations or no model to fill");
 		return -EINVAL;
 	}
 	memset(out, 0, sizeof *out);
@@ -318,12 +308,12 @@ int nrg_model_fit(const struct nrg_sweep_obs *obs, size_t n, struct nrg_model *o
 	for (size_t i = 0; i < n; i++)
 		if (!(isfinite(obs[i].limit_w) && obs[i].limit_w > 0 && isfinite(obs[i].energy_j) && obs[i].energy_j > 0 &&
 		      isfinite(obs[i].runtime_s) && obs[i].runtime_s > 0)) {
-			seterr(err, errlen, "observation %zu has a limit, energy or runtime that is not a positive number", i + 1);
+			nrg__seterr(err, errlen, "observation %zu has a limit, energy or runtime that is not a positive number", i + 1);
 			return -EINVAL;
 		}
 	size_t distinct = count_distinct(obs, n);
 	if (distinct < 3) {
-		seterr(err, errlen, "a model needs runs at 3 or more distinct power limits, the sweep has %zu: "
+		nrg__seterr(err, errlen, "a model needs runs at 3 or more distinct power limits, the sweep has %zu: "
 			"add limits to the sweep", distinct);
 		return -EINVAL;
 	}
@@ -338,7 +328,7 @@ int nrg_model_fit(const struct nrg_sweep_obs *obs, size_t n, struct nrg_model *o
 
 	double *buf = malloc(sizeof(double) * n * (MAXP + 4));
 	if (!buf) {
-		seterr(err, errlen, "out of memory fitting %zu observations", n);
+		nrg__seterr(err, errlen, "out of memory fitting %zu observations", n);
 		return -ENOMEM;
 	}
 	double *y = buf, *wt = buf + n;

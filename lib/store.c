@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "err.h"
 #include "store.h"
 
 /*
@@ -220,17 +221,6 @@ static int errno_of(int rc)
 	}
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Copy a possibly NULL column string into a fixed buffer (truncating). */
 static void col_str(sqlite3_stmt *s, int col, char *dst, size_t n)
@@ -374,7 +364,7 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 		goto fail_tx;
 	if (v > SCHEMA_VERSION) {
 		exec_sql(db, "ROLLBACK");
-		set_err(err, errlen,
+		nrg__seterr(err, errlen,
 			"database %s has schema version %d, newer than this nrg understands (%d): "
 			"upgrade nrg or use another database (set --db or NRG_DB)", path, v, SCHEMA_VERSION);
 		return -EPROTO;
@@ -387,12 +377,12 @@ static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
 		goto fail_tx;
 	return 0;
 fail_tx:
-	set_err(err, errlen, "cannot set up database %s (schema version %d): %s", path, v + 1,
+	nrg__seterr(err, errlen, "cannot set up database %s (schema version %d): %s", path, v + 1,
 		sqlite3_errmsg(db));
 	exec_sql(db, "ROLLBACK");
 	return errno_of(rc) ? errno_of(rc) : -EIO;
 fail:
-	set_err(err, errlen, "cannot open database %s: %s (set --db or NRG_DB)", path, sqlite3_errmsg(db));
+	nrg__seterr(err, errlen, "cannot open database %s: %s (set --db or NRG_DB)", path, sqlite3_errmsg(db));
 	return errno_of(rc) ? errno_of(rc) : -EIO;
 }
 
@@ -405,7 +395,7 @@ int nrg_store_open(nrg_store **out, const char *path, char *err, size_t errlen)
 
 	*out = NULL;
 	if (!path || !*path) {
-		set_err(err, errlen, "no database path given (set --db or NRG_DB)");
+		nrg__seterr(err, errlen, "no database path given (set --db or NRG_DB)");
 		return -EINVAL;
 	}
 	rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -413,7 +403,7 @@ int nrg_store_open(nrg_store **out, const char *path, char *err, size_t errlen)
 	if (rc != SQLITE_OK) {
 		int e = db ? sqlite3_system_errno(db) : 0;
 
-		set_err(err, errlen, "cannot open database %s: %s (set --db or NRG_DB)", path,
+		nrg__seterr(err, errlen, "cannot open database %s: %s (set --db or NRG_DB)", path,
 			e ? strerror(e) : db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		return e ? -e : errno_of(rc) ? errno_of(rc) : -EIO;
@@ -434,7 +424,7 @@ int nrg_store_open(nrg_store **out, const char *path, char *err, size_t errlen)
 	if (rc == SQLITE_OK)
 		rc = exec_sql(db, "PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON");
 	if (rc != SQLITE_OK) {
-		set_err(err, errlen, "cannot open database %s: %s (set --db or NRG_DB)", path,
+		nrg__seterr(err, errlen, "cannot open database %s: %s (set --db or NRG_DB)", path,
 			sqlite3_errmsg(db));
 		r = errno_of(rc) ? errno_of(rc) : -EIO;
 		sqlite3_close(db);
@@ -453,7 +443,7 @@ int nrg_store_open(nrg_store **out, const char *path, char *err, size_t errlen)
 	for (int k = 0; k < S_COUNT; k++) {
 		rc = sqlite3_prepare_v3(db, stmt_sql[k], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL);
 		if (rc != SQLITE_OK) {
-			set_err(err, errlen, "cannot use database %s: %s", path, sqlite3_errmsg(db));
+			nrg__seterr(err, errlen, "cannot use database %s: %s", path, sqlite3_errmsg(db));
 			nrg_store_close(st);
 			return errno_of(rc) ? errno_of(rc) : -EIO;
 		}
@@ -486,13 +476,13 @@ int nrg_store_check(nrg_store *st, char *err, size_t errlen)
 	rc = sqlite3_step(s);
 	if (rc != SQLITE_ROW) {
 		r = errno_of(rc) ? errno_of(rc) : -EIO;
-		set_err(err, errlen, "integrity check failed: %s", sqlite3_errmsg(st->db));
+		nrg__seterr(err, errlen, "integrity check failed: %s", sqlite3_errmsg(st->db));
 	} else {
 		const unsigned char *msg = sqlite3_column_text(s, 0);
 
 		if (!msg || strcmp((const char *)msg, "ok") != 0) {
 			r = -EILSEQ;
-			set_err(err, errlen, "database is damaged: %s", msg ? (const char *)msg : "?");
+			nrg__seterr(err, errlen, "database is damaged: %s", msg ? (const char *)msg : "?");
 		}
 	}
 	sqlite3_finalize(s);
