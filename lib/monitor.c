@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "events.h"
+#include "json.h"
 #include "store.h"
 
 /* One monitor per process: the same pipeline as nrg run (session, recorder, store, report),
@@ -40,16 +41,10 @@ static char *cmdline_json(void)
 		return NULL;
 	fputc('[', m);
 	for (size_t i = 0; i < n; i += strlen(buf + i) + 1) {
-		fputs(i ? ",\"" : "\"", m);
-		for (const unsigned char *p = (const unsigned char *)buf + i; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				fputc('\\', m);
-			if (*p < 0x20)
-				fprintf(m, "\\u%04x", *p);
-			else
-				fputc(*p, m);
-		}
-		fputc('"', m);
+		char *q = nrg_json_quote(buf + i);
+
+		fprintf(m, "%s%s", i ? "," : "", q ? q : "\"\"");
+		free(q);
 	}
 	fputc(']', m);
 	fclose(m);

@@ -673,8 +673,7 @@ static int nv_read(struct nrg_source *src, bool slow, struct nrg_value *vals)
 	struct nv *nv = src->priv;
 	int got = 0;
 
-	for (int c = 0; c < src->n_channels; c++)
-		vals[c] = (struct nrg_value){ 0 };
+	/* vals arrive invalid: nrg_session_read clears them before every read */
 	if (!nv)
 		return -ENODEV;
 	for (unsigned i = 0; i < nv->n_gpus; i++)
